@@ -1,0 +1,100 @@
+"""Validated configuration of a T2FSNN run."""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+__all__ = ["TTFSConfig"]
+
+PerLayer = Union[float, Sequence[float]]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_finite(name: str, value) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} is not allowed: it must be a finite real number")
+
+
+@dataclass(frozen=True)
+class TTFSConfig:
+    """Parameters of T2FSNN inference.
+
+    T:        length of every fire phase (time window), an integer >= 1.
+    tau, td:  kernel time constant (> 0) and delay, one value for all spiking
+              layers or one value per spiking layer (input layer first).
+    ef_start: ``None`` for the baseline pipeline; otherwise early firing: the
+              step of a layer's integration phase (1 .. T) at which its fire
+              phase starts. ``ef_start == T`` is the baseline pipeline.
+    theta0:   threshold constant (> 0).
+    """
+
+    T: int
+    tau: PerLayer
+    td: PerLayer = 0.0
+    ef_start: Optional[int] = None
+    theta0: float = 1.0
+
+    def __post_init__(self):
+        if not _is_int(self.T) or self.T < 1:
+            raise ValueError(f"T={self.T!r} is not allowed: it must be an integer >= 1")
+        taus = self._as_tuple("tau", self.tau)
+        tds = self._as_tuple("td", self.td)
+        for i, tau in enumerate(taus):
+            _check_finite(f"tau[{i}]" if len(taus) > 1 else "tau", tau)
+            if tau <= 0:
+                name = f"tau[{i}]" if len(taus) > 1 else "tau"
+                raise ValueError(f"{name}={tau!r} is not allowed: the time constant must be > 0")
+        for i, td in enumerate(tds):
+            _check_finite(f"td[{i}]" if len(tds) > 1 else "td", td)
+        if self.ef_start is not None:
+            if not _is_int(self.ef_start) or not 1 <= self.ef_start <= self.T:
+                raise ValueError(
+                    f"ef_start={self.ef_start!r} is not allowed: early firing must start at an integer "
+                    f"step 1 .. T={self.T} of the integration phase, or be None for no early firing"
+                )
+        _check_finite("theta0", self.theta0)
+        if self.theta0 <= 0:
+            raise ValueError(f"theta0={self.theta0!r} is not allowed: it must be > 0")
+        object.__setattr__(self, "tau", taus if len(taus) > 1 or not isinstance(self.tau, numbers.Real) else float(taus[0]))
+        object.__setattr__(self, "td", tds if len(tds) > 1 or not isinstance(self.td, numbers.Real) else float(tds[0]))
+
+    @staticmethod
+    def _as_tuple(name: str, value) -> tuple:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return (float(value),)
+        try:
+            values = tuple(float(v) for v in value)
+        except TypeError:
+            raise ValueError(f"{name}={value!r} is not allowed: give a number or one number per spiking layer") from None
+        if not values:
+            raise ValueError(f"{name}=() is not allowed: give a number or one number per spiking layer")
+        return values
+
+    @property
+    def stride(self) -> int:
+        """Steps between the fire-phase starts of consecutive layers."""
+        return self.T if self.ef_start is None else self.ef_start
+
+    def per_layer(self, num_layers: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(taus, tds)`` expanded to ``num_layers`` spiking layers."""
+        return self._expand("tau", self.tau, num_layers), self._expand("td", self.td, num_layers)
+
+    @staticmethod
+    def _expand(name: str, value, num_layers: int) -> tuple[float, ...]:
+        if isinstance(value, tuple):
+            if len(value) != num_layers:
+                raise ValueError(
+                    f"{name} has {len(value)} values but the network has {num_layers} spiking layers "
+                    f"(input included): give one value or exactly {num_layers}"
+                )
+            return value
+        return (float(value),) * num_layers
+
+    def latency(self, num_spiking_layers: int) -> int:
+        """Total steps: the last spiking layer starts firing at ``(L-1)*stride`` and fires for ``T``."""
+        return (num_spiking_layers - 1) * self.stride + self.T

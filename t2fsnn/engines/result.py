@@ -1,0 +1,40 @@
+"""The result of one spiking inference run, shared by every coding."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+__all__ = ["SimulationResult"]
+
+
+@dataclass
+class SimulationResult:
+    """What every engine returns for a batch of ``B`` images.
+
+    predictions:            [B] prediction at the last step.
+    predictions_over_time:  [latency, B] argmax of the output potential at each step;
+                            -1 before the output layer receives its first input.
+    num_spikes:             [B] spikes of all spiking layers (input layer included).
+    spikes_per_layer:       [B, L] spikes per spiking layer, input first.
+    latency:                steps of the whole inference.
+    spike_times:            T2FSNN only: per spiking layer, [B, ...] global spike step, -1 = none.
+    output_potential:       [B, classes] output potential at the last step.
+    """
+
+    predictions: torch.Tensor
+    predictions_over_time: torch.Tensor
+    num_spikes: torch.Tensor
+    spikes_per_layer: torch.Tensor
+    latency: int
+    output_potential: torch.Tensor
+    spike_times: Optional[list[torch.Tensor]] = None
+    extra: dict = field(default_factory=dict)
+
+    def accuracy(self, labels: torch.Tensor) -> float:
+        return 100.0 * (self.predictions.cpu() == labels.cpu()).float().mean().item()
+
+    def accuracy_over_time(self, labels: torch.Tensor) -> torch.Tensor:
+        """[latency] accuracy in percent at each step."""
+        return 100.0 * (self.predictions_over_time.cpu() == labels.cpu()[None]).float().mean(1)

@@ -1,0 +1,207 @@
+"""Seeded, cached training of the ANNs."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+import torchvision
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import cache, data, models
+
+__all__ = ["TrainedModel", "train_or_load", "dataset_tensors", "evaluate", "resolve_device"]
+
+
+@dataclass
+class TrainedModel:
+    model: nn.Sequential
+    key: str
+    spec: dict
+    history: pd.DataFrame
+    test_accuracy: float
+    from_cache: bool
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present; asking for CUDA without it is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not allowed: choose 'auto', 'cpu' or 'cuda'")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but no CUDA device is available; use 'cpu' or 'auto'")
+    return torch.device(device)
+
+
+def dataset_tensors(dataset, limit: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images ``[N, C, H, W]`` in [0, 1] and labels ``[N]`` of a dataset, optionally the first ``limit``."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if isinstance(dataset, (torchvision.datasets.MNIST, torchvision.datasets.CIFAR10)):
+        # read the stored uint8 array directly instead of decoding image by image
+        images = torch.as_tensor(np.asarray(dataset.data[:n]))
+        if images.ndim == 3:
+            images = images.unsqueeze(1)
+        else:
+            images = images.permute(0, 3, 1, 2)
+        return images.float().div_(255.0).contiguous(), torch.as_tensor(np.asarray(dataset.targets[:n]), dtype=torch.long)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=1000)
+    xs, ys = zip(*loader)
+    return torch.cat(xs), torch.cat(ys).long()
+
+
+def _source_version() -> str:
+    """Hash of the code that defines and trains the models, part of every cache key."""
+    digest = hashlib.sha256()
+    for source in (Path(models.__file__), Path(__file__)):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random 4-pixel-padded crops and horizontal flips (used for colour datasets)."""
+    b, _, h, w = images.shape
+    padded = nn.functional.pad(images, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (b,), generator=generator)
+    dy = torch.randint(0, 9, (b,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h)[None]).clamp(max=h + 7)
+    cols = (dx[:, None] + torch.arange(w)[None])
+    out = padded[torch.arange(b)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    flip = torch.rand(b, generator=generator) < 0.5
+    out[flip] = out[flip].flip(-1)
+    return out.contiguous()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500, device="cpu") -> float:
+    """Top-1 accuracy in percent."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start:start + batch_size].to(device))
+        correct += (logits.argmax(1).cpu() == labels[start:start + batch_size]).sum().item()
+    return 100.0 * correct / max(len(images), 1)
+
+
+def train_or_load(
+    dataset: str = "mnist_subset",
+    model: str = "mnist_cnn",
+    epochs: int = 3,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    seed: int = 0,
+    train_limit: Optional[int] = None,
+    weight_decay: float = 5e-4,
+    root=None,
+    cache_root=None,
+    device="auto",
+    progress: bool = True,
+) -> TrainedModel:
+    """Train ``model`` on ``dataset`` (SGD, momentum 0.9, cosine schedule), or load the cached result.
+
+    The cache key covers the data, the model, every training parameter and the source of
+    the model and training code, so a changed recipe retrains.
+    """
+    if model not in models.MODEL_NAMES:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(models.MODEL_NAMES)}")
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}={value!r} is not allowed: it must be an integer >= {low}")
+    if not lr > 0:
+        raise ValueError(f"lr={lr!r} is not allowed: it must be > 0")
+    if train_limit is not None and (not isinstance(train_limit, int) or train_limit < 1):
+        raise ValueError(f"train_limit={train_limit!r} is not allowed: it must be None or an integer >= 1")
+    info = data.info(dataset)
+    if info.shape[0] != models.default_in_channels(model):
+        raise ValueError(
+            f"model {model!r} expects {models.default_in_channels(model)}-channel images but dataset "
+            f"{dataset!r} has {info.shape[0]} channels"
+        )
+    train_set = data.load(dataset, "train", root=root)
+    test_set = data.load(dataset, "test", root=root)
+    x_train, y_train = dataset_tensors(train_set, train_limit)
+    x_test, y_test = dataset_tensors(test_set)
+
+    spec = {
+        "dataset": dataset, "train_images": len(x_train), "train_fingerprint": _fingerprint(x_train, y_train),
+        "model": model, "num_classes": info.num_classes, "epochs": epochs, "lr": lr,
+        "batch_size": batch_size, "seed": seed, "weight_decay": weight_decay, "code": _source_version(),
+    }
+    key = cache.cache_key(spec)
+    path = Path(cache_root or cache.cache_dir()) / "models" / f"{model}-{dataset}-{key}.pt"
+    dev = resolve_device(device)
+    net = models.build(model, info.num_classes)
+    if path.exists():
+        stored = cache.safe_load(path)
+        net.load_state_dict(stored["state_dict"])
+        history = pd.DataFrame(stored["history"])
+        net.to(dev)
+        accuracy = evaluate(net, x_test, y_test, device=dev)
+        return TrainedModel(net.cpu().eval(), key, spec, history, accuracy, from_cache=True)
+
+    torch.manual_seed(seed)
+    net = models.build(model, info.num_classes).to(dev)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    colour = info.shape[0] == 3
+    rows: list[dict] = []
+    # an interrupted training resumes from its last completed epoch
+    partial = path.with_name(path.stem + ".partial.pt")
+    if partial.exists():
+        state = cache.safe_load(partial)
+        net.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        rows = state["rows"]
+        if progress:
+            tqdm.write(f"resuming training after epoch {len(rows)}")
+    for epoch in range(len(rows) + 1, epochs + 1):
+        net.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        total_loss, correct = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+        for step in bar:
+            index = order[step * batch_size:(step + 1) * batch_size]
+            images, labels = x_train[index], y_train[index]
+            if colour:
+                images = _augment(images, generator)
+            images, labels = images.to(dev), labels.to(dev)
+            logits = net(images)
+            loss = nn.functional.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * len(index)
+            correct += (logits.argmax(1) == labels).sum().item()
+        test_acc = evaluate(net, x_test, y_test, device=dev)
+        rows.append({"epoch": epoch, "train_loss": total_loss / len(x_train),
+                     "train_accuracy": 100.0 * correct / len(x_train), "test_accuracy": test_acc})
+        if epoch < epochs:
+            cache.atomic_save({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(),
+                               "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                               "rows": rows}, partial)
+        if progress:
+            tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.4f}, test accuracy {test_acc:.2f}%")
+    net = net.cpu().eval()
+    history = pd.DataFrame(rows)
+    cache.atomic_save({"state_dict": net.state_dict(), "history": history.to_dict(orient="list"), "spec": spec}, path)
+    partial.unlink(missing_ok=True)
+    return TrainedModel(net, key, spec, history, rows[-1]["test_accuracy"], from_cache=False)
+
+
+def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    digest.update(labels.numpy().tobytes())
+    digest.update(images[:: max(1, len(images) // 64)].numpy().tobytes())
+    return digest.hexdigest()[:12]
