@@ -191,6 +191,15 @@ class SpikingNetwork(nn.Module):
 
         return simulate(self, x, cfg, engine=engine, progress=progress)
 
+    def optimize_kernels(self, images, cfg, **options):
+        """Gradient-based optimization of each layer's ``tau`` and ``td`` (Section III-B).
+
+        Returns ``(optimized TTFSConfig, history DataFrame)``; see ``t2fsnn.optimization``.
+        """
+        from .optimization import optimize_kernels
+
+        return optimize_kernels(self, images, cfg, **options)
+
 
 def _layer_name(synapse: nn.Module, counters: dict) -> str:
     kind = "conv" if isinstance(synapse, nn.Conv2d) else "fc"
