@@ -1,0 +1,86 @@
+"""Command line: ``t2fsnn run``, ``t2fsnn book``, ``t2fsnn data``, ``t2fsnn params``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import List, Optional
+
+from . import runner
+
+
+def _overrides(pairs) -> dict:
+    out = {}
+    for name, value in pairs or []:
+        if name in out:
+            raise runner.ParameterError(f"parameter {name!r} given twice")
+        out[name] = value
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="t2fsnn", description="T2FSNN reference reproduction: run notebooks, build the book.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add_common(p):
+        p.add_argument("--profile", default=runner.DEFAULT_PROFILE, choices=runner.PROFILES,
+                       help=f"parameter profile (default: {runner.DEFAULT_PROFILE})")
+        p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help="override one parameter (repeatable); see `t2fsnn params`")
+
+    p = sub.add_parser("run", help="execute one notebook with papermill into book/generated/")
+    p.add_argument("notebook", help="path of a notebook, or its stem (e.g. 01_train_and_convert)")
+    add_common(p)
+    p.add_argument("--output-dir", default=None, help="folder for the executed notebook (default: book/generated)")
+    p.add_argument("--log-output", action="store_true", help="echo the notebook's output while it runs")
+
+    p = sub.add_parser("book", help="run every book notebook, then build the book with jupyter-book")
+    add_common(p)
+    p.add_argument("--no-run", action="store_true", help="only build, using the notebooks already in book/generated")
+
+    p = sub.add_parser("data", help="show which datasets are present and verified")
+    p.add_argument("--root", default=None, help="data root (default: $T2FSNN_DATA, else <repo>/data)")
+    p.add_argument("--no-verify", action="store_true", help="only check that files exist")
+
+    sub.add_parser("params", help="list every notebook parameter and its allowed values")
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            start = time.perf_counter()
+            out = runner.run_notebook(args.notebook, args.profile, _overrides(args.parameter),
+                                      output_dir=args.output_dir, log_output=args.log_output)
+            print(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
+        elif args.command == "book":
+            if not args.no_run:
+                runner.run_book_notebooks(args.profile, _overrides(args.parameter))
+            elif args.parameter:
+                raise runner.ParameterError("--no-run takes no parameters")
+            index = runner.build_book()
+            print(f"book built: {index}")
+        elif args.command == "data":
+            from . import data
+
+            print(data.format_status(data.status(args.root, verify=not args.no_verify)))
+        elif args.command == "params":
+            from . import params
+
+            print(params.describe())
+    except (runner.ParameterError, ValueError, FileNotFoundError) as exc:
+        print(f"t2fsnn: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"t2fsnn: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # papermill execution errors and the like
+        print(f"t2fsnn: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

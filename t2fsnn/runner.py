@@ -1,0 +1,331 @@
+"""Run the book's notebooks with parameters from a profile, and build the book.
+
+Parameters of a run = profile ``defaults`` + the profile's ``datasets`` entry
+for the chosen dataset + the profile's ``notebooks`` entry for the notebook +
+values given on the command line, restricted to the names the notebook's
+``parameters`` cell declares.  Every value is checked against
+:mod:`t2fsnn.params` before any notebook starts.
+
+Executed notebooks are written to ``book/generated/<stem>.ipynb``; the book's
+chapters paste figures and numbers from them with myst-nb ``glue``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import yaml
+
+from . import params as _params
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+GENERATED_DIR = REPO_ROOT / "book" / "generated"
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES = ("smoke", "quick", "full", "paper")
+DEFAULT_PROFILE = "quick"
+
+# The notebooks of the book, in reading order (stems of files in notebooks/).
+# Add a new notebook here; ``t2fsnn book`` runs them in this order.
+BOOK_NOTEBOOKS: List[str] = [
+    "01_train_and_convert",
+]
+
+
+class ParameterError(ValueError):
+    """A run's parameters were refused (raised before any notebook starts)."""
+
+
+# ---------------------------------------------------------------------------
+# Profiles and parameters
+# ---------------------------------------------------------------------------
+
+
+def load_profile(name: str) -> Dict[str, Any]:
+    """The profile ``name`` as a dict with ``description``, ``cost``, ``defaults``, ``datasets``, ``notebooks``."""
+    if name not in PROFILES:
+        raise ParameterError(f"unknown profile {name!r}; allowed profiles: {', '.join(PROFILES)}")
+    with open(PROFILE_DIR / f"{name}.yml") as f:
+        prof = yaml.safe_load(f) or {}
+    for key in ("defaults", "datasets", "notebooks"):
+        prof[key] = prof.get(key) or {}
+    return prof
+
+
+def notebook_path(notebook: Union[str, os.PathLike]) -> Path:
+    """Resolve a notebook given as a path or as a stem of a file in ``notebooks/``."""
+    path = Path(notebook)
+    if path.suffix != ".ipynb" and not path.exists():
+        path = NOTEBOOK_DIR / f"{path.name}.ipynb"
+    if not path.is_file():
+        known = ", ".join(BOOK_NOTEBOOKS)
+        raise FileNotFoundError(f"notebook {notebook!s} not found (book notebooks: {known})")
+    return path.resolve()
+
+
+def declared_parameters(notebook: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """Names and default source text of the notebook's ``parameters`` cell."""
+    import papermill
+
+    path = notebook_path(notebook)
+    found = papermill.inspect_notebook(str(path))
+    if not found:
+        raise ParameterError(f"notebook {path.name} has no cell tagged 'parameters'")
+    return {name: meta.get("default") for name, meta in found.items()}
+
+
+def resolve_parameters(
+    notebook: Union[str, os.PathLike],
+    profile: str = DEFAULT_PROFILE,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> Dict[str, Any]:
+    """The validated parameters a run of ``notebook`` with ``profile`` and ``overrides`` gets.
+
+    ``overrides`` values may be strings (parsed by the declared type) or Python values.
+    Raises :class:`ParameterError` for unknown names, names the notebook does not
+    take, and values out of range.
+    """
+    path = notebook_path(notebook)
+    stem = path.stem
+    prof = load_profile(profile)
+    declared = declared_parameters(path)
+    undeclared = sorted(n for n in declared if n not in _params.PARAMS)
+    if undeclared:
+        raise ParameterError(
+            f"notebook {path.name} declares parameters missing from t2fsnn/params.py: {', '.join(undeclared)}"
+        )
+    overrides = dict(overrides or {})
+    for name in overrides:
+        if name not in _params.PARAMS:
+            raise ParameterError(
+                f"unknown parameter {name!r}; allowed parameters: {', '.join(sorted(_params.PARAMS))}"
+            )
+        if name not in declared:
+            raise ParameterError(
+                f"notebook {path.name} does not take parameter {name!r}; it takes: {', '.join(sorted(declared))}"
+            )
+    if "profile" in overrides:
+        raise ParameterError("set the profile with --profile, not as a parameter")
+    try:
+        given = {}
+        for name, value in overrides.items():
+            given[name] = _params.parse(name, value) if isinstance(value, str) else _params.validate(name, value)
+        merged: Dict[str, Any] = {}
+        merged.update(prof["defaults"])
+        dataset = given.get("dataset", prof["notebooks"].get(stem, {}).get("dataset", merged.get("dataset")))
+        merged.update(prof["datasets"].get(dataset, {}))
+        merged.update(prof["notebooks"].get(stem, {}))
+        merged.update(given)
+        merged["profile"] = profile
+        chosen = {name: value for name, value in merged.items() if name in declared}
+        return _params.validate_all(chosen)
+    except ValueError as exc:
+        if isinstance(exc, ParameterError):
+            raise
+        raise ParameterError(f"{path.name} with profile {profile!r}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Running notebooks
+# ---------------------------------------------------------------------------
+
+
+def _absolute_data_env() -> None:
+    """Make ``$T2FSNN_DATA`` absolute, since the kernel runs in another folder."""
+    env = os.environ.get("T2FSNN_DATA")
+    if env:
+        os.environ["T2FSNN_DATA"] = str(Path(env).expanduser().resolve())
+
+
+def run_notebook(
+    notebook: Union[str, os.PathLike],
+    profile: str = DEFAULT_PROFILE,
+    overrides: Optional[Mapping[str, Any]] = None,
+    output_dir: Optional[os.PathLike] = None,
+    log_output: bool = False,
+    progress_bar: bool = False,
+    kernel_name: Optional[str] = None,
+) -> Path:
+    """Execute one notebook with papermill; return the path of the executed copy.
+
+    The copy is written under a temporary name and renamed when execution
+    succeeds, so ``<output_dir>/<stem>.ipynb`` is never half-written.  On
+    failure, the partial copy is kept as ``<stem>.failed.ipynb`` for inspection.
+    """
+    import papermill
+
+    path = notebook_path(notebook)
+    parameters = resolve_parameters(path, profile, overrides)  # raises before anything runs
+    out_dir = Path(output_dir) if output_dir is not None else GENERATED_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"{path.stem}.ipynb"
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".ipynb")
+    os.close(fd)
+    _absolute_data_env()
+    try:
+        papermill.execute_notebook(
+            str(path),
+            tmp,
+            parameters=parameters,
+            cwd=str(path.parent),
+            log_output=log_output,
+            progress_bar=progress_bar,
+            kernel_name=kernel_name,
+        )
+    except BaseException:
+        if os.path.exists(tmp):
+            os.replace(tmp, out_dir / f"{path.stem}.failed.ipynb")
+        raise
+    os.replace(tmp, final)
+    failed = out_dir / f"{path.stem}.failed.ipynb"
+    if failed.exists():
+        failed.unlink()
+    return final
+
+
+def run_book_notebooks(
+    profile: str = DEFAULT_PROFILE,
+    overrides: Optional[Mapping[str, Any]] = None,
+    output_dir: Optional[os.PathLike] = None,
+    notebooks: Optional[Sequence[str]] = None,
+    echo=print,
+) -> List[Path]:
+    """Run every book notebook in order; parameters of all are checked first.
+
+    ``overrides`` apply to each notebook that declares the parameter.
+    """
+    stems = list(notebooks if notebooks is not None else BOOK_NOTEBOOKS)
+    taken = set()
+    for stem in stems:
+        taken.update(declared_parameters(stem))
+    for name in overrides or {}:
+        if name in _params.PARAMS and name not in taken:
+            raise ParameterError(f"no book notebook takes parameter {name!r}; they take: {', '.join(sorted(taken))}")
+    plans = []
+    for stem in stems:
+        declared = declared_parameters(stem)
+        own = {k: v for k, v in (overrides or {}).items() if k in declared or k not in _params.PARAMS}
+        resolve_parameters(stem, profile, own)  # validate all before running any
+        plans.append((stem, own))
+    outputs = []
+    for stem, own in plans:
+        start = time.perf_counter()
+        outputs.append(run_notebook(stem, profile, own, output_dir=output_dir))
+        echo(f"ran {stem} with profile {profile!r} in {time.perf_counter() - start:.1f} s")
+    return outputs
+
+
+def build_book(source_dir: Optional[os.PathLike] = None, builder: str = "html") -> Path:
+    """``jupyter-book build -W -n --keep-going``; return the path of ``index.html``.
+
+    Raises ``RuntimeError`` when the build fails or warns.
+    """
+    src = Path(source_dir) if source_dir is not None else REPO_ROOT
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book")]
+    cmd += ["build", "-W", "-n", "--keep-going", "--builder", builder, str(src)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-8000:]}")
+    return src / "_build" / "html" / "index.html"
+
+
+# ---------------------------------------------------------------------------
+# Helpers for notebooks
+# ---------------------------------------------------------------------------
+
+
+class Text:
+    """A string that displays without quotes (``text/plain``) and escaped (``text/html``).
+
+    Glue it to paste plain words into a page: ``glue("key", Text("quick"))``.
+    """
+
+    def __init__(self, value: Any):
+        self.value = str(value)
+
+    def __repr__(self) -> str:
+        return self.value
+
+    def _repr_html_(self) -> str:
+        return html.escape(self.value)
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("t2fsnn")
+    except Exception:
+        return "unknown"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return out.stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def _device_name(requested: str) -> str:
+    import torch
+
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    if requested == "cuda":
+        return "cuda requested, not available"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def run_record(params: Mapping[str, Any]) -> Dict[str, str]:
+    """What produced this run: profile, parameters, data, versions, device."""
+    import torch
+
+    from . import data as _data
+
+    dataset = params.get("dataset")
+    if dataset == "mnist_subset":
+        root = f"{_data.SUBSET_DIR} (embedded subset)"
+    else:
+        root = str(_data.data_root())
+    record = {
+        "profile": str(params.get("profile", "")),
+        "dataset": str(dataset),
+        "data root": root,
+    }
+    for name, value in params.items():
+        if name not in ("profile", "dataset"):
+            record[f"parameter {name}"] = repr(value)
+    record.update(
+        {
+            "device": _device_name(str(params.get("device", "auto"))),
+            "t2fsnn version": _package_version(),
+            "source revision": _git_commit(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "executed (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        }
+    )
+    return record
+
+
+def record_run(params: Mapping[str, Any]):
+    """The run record as a two-column DataFrame (``item``, ``value``) for display and glue."""
+    import pandas as pd
+
+    rec = run_record(params)
+    return pd.DataFrame({"item": list(rec), "value": list(rec.values())}).set_index("item")
