@@ -59,6 +59,7 @@ PARAMS: Dict[str, Param] = {
     "batch_size": Param(int, "mini-batch size", low=1),
     "seed": Param(int, "random seed", low=0),
     # conversion
+    "calibration_limit": Param(int, "training images used to compute the normalisation percentiles", low=1),
     "percentile": Param(float, "activation percentile used for data-based normalisation", low=0, high=100, low_open=True),
     # T2FSNN kernel and pipeline
     "T": Param(int, "time window (fire phase length) in time steps", low=1),
