@@ -241,6 +241,23 @@ def _cifar_class(base):
     return _Cifar
 
 
+def _mnist_class():
+    """torchvision's MNIST, needing only the files of the split it loads.
+
+    The class keeps the name ``MNIST``, which torchvision uses as the folder name.
+    """
+    base = _tv().datasets.MNIST
+
+    def _check_exists(self) -> bool:
+        prefix = "train" if self.train else "t10k"
+        return all(
+            os.path.isfile(os.path.join(self.raw_folder, f"{prefix}-{kind}"))
+            for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+        )
+
+    return type("MNIST", (base,), {"_check_exists": _check_exists, "__module__": __name__})
+
+
 def _to_tensor() -> Callable:
     return _tv().transforms.ToTensor()
 
@@ -332,14 +349,14 @@ def load(name: str, split: str, root: Optional[os.PathLike] = None) -> Dataset:
     tv = _tv().datasets
     train = split == "train"
     if name == "mnist_subset":
-        return tv.MNIST(str(_subset_root()), train=train, download=False, transform=_to_tensor())
+        return _mnist_class()(str(_subset_root()), train=train, download=False, transform=_to_tensor())
 
     base = Path(root).expanduser().resolve() if root is not None else data_root()
     _ensure_files(name, base, split)
     _, mismatched = _check_files(base, _specs(name, split))
     _warn_mismatch(name, mismatched)
     if name == "mnist":
-        return tv.MNIST(str(base), train=train, download=False, transform=_to_tensor())
+        return _mnist_class()(str(base), train=train, download=False, transform=_to_tensor())
     cls = _cifar_class(tv.CIFAR10 if name == "cifar10" else tv.CIFAR100)
     return cls(str(base), train=train, download=False, transform=_to_tensor())
 
