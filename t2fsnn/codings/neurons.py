@@ -1,0 +1,161 @@
+"""Neuron models and input layers of the rate, phase and burst codings (vectorised, one step at a time).
+
+Each hidden neuron integrates its input current into a membrane potential ``u`` and
+fires when ``u`` reaches its threshold; the value a spike carries is subtracted from
+``u`` (reset by subtraction), so over time a neuron sends the value it integrates.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .common import Coding, Neuron
+from .config import BurstConfig, PhaseConfig, RateConfig
+
+__all__ = ["RateCoding", "PhaseCoding", "BurstCoding", "RateNeuron", "PhaseNeuron", "BurstNeuron"]
+
+
+# ----------------------------------------------------------------------------- rate
+class RateNeuron(Neuron):
+    """Integrate-and-fire: fire when ``u >= threshold``, send ``amplitude``, subtract it."""
+
+    def __init__(self, like: torch.Tensor, threshold: float, amplitude: float):
+        self.u = torch.zeros_like(like)
+        self.threshold, self.amplitude = threshold, amplitude
+
+    def step(self, current, t):
+        self.u += current
+        fired = self.u >= self.threshold
+        values = fired.to(self.u.dtype) * self.amplitude
+        self.u -= values
+        return values, fired
+
+
+class RateCoding(Coding):
+    """Rate coding: constant-current or Poisson input, IF neurons, bias at every step."""
+
+    def __init__(self, cfg: RateConfig):
+        self.cfg = cfg
+
+    def start(self, x):
+        self.x = x
+        if self.cfg.input == "poisson":
+            self.generator = torch.Generator(device=x.device).manual_seed(self.cfg.seed)
+
+    def input_step(self, t):
+        if self.cfg.input == "constant":
+            return self.x, None
+        fired = torch.rand(self.x.shape, generator=self.generator, device=self.x.device, dtype=self.x.dtype) < self.x
+        return fired.to(self.x.dtype), fired
+
+    def bias_gate(self, t):
+        return 1.0
+
+    def neuron(self, like):
+        return RateNeuron(like, self.cfg.threshold, self.cfg.amplitude)
+
+
+# ----------------------------------------------------------------------------- phase
+def phase_weight(t: int, phase_bits: int, first: float) -> float:
+    """The oscillator's weight at step ``t``: ``first * 2**-(t mod phase_bits)``."""
+    return first * 0.5 ** (t % phase_bits)
+
+
+class PhaseNeuron(Neuron):
+    """Weighted-spike neuron: fire when ``u`` reaches the phase's weight, send that weight, subtract it."""
+
+    def __init__(self, like: torch.Tensor, threshold: float, phase_bits: int):
+        self.u = torch.zeros_like(like)
+        self.threshold, self.phase_bits = threshold, phase_bits
+
+    def step(self, current, t):
+        self.u += current
+        weight = phase_weight(t, self.phase_bits, self.threshold)
+        fired = self.u >= weight
+        values = fired.to(self.u.dtype) * weight
+        self.u -= values
+        return values, fired
+
+
+class PhaseCoding(Coding):
+    """Phase coding: the input layer re-encodes the image every period; bias once per period."""
+
+    def __init__(self, cfg: PhaseConfig):
+        self.cfg = cfg
+
+    def start(self, x):
+        self.x = x
+        self.u = torch.zeros_like(x)
+
+    def input_step(self, t):
+        if t % self.cfg.phase_bits == 0:
+            self.u = self.x.clone()
+        weight = phase_weight(t, self.cfg.phase_bits, self.cfg.input_threshold)
+        fired = self.u >= weight
+        values = fired.to(self.u.dtype) * weight
+        self.u -= values
+        return values, fired
+
+    def bias_gate(self, t):
+        return 1.0 if t % self.cfg.phase_bits == 0 else 0.0
+
+    def neuron(self, like):
+        return PhaseNeuron(like, self.cfg.threshold, self.cfg.phase_bits)
+
+
+# ----------------------------------------------------------------------------- burst
+class BurstNeuron(Neuron):
+    """Burst neuron: fire when ``u >= theta``, send ``theta``, subtract it; ``theta *= beta`` after a spike,
+    back to its initial value after a silent step (capped at ``beta**(max_burst-1)`` times it)."""
+
+    def __init__(self, like: torch.Tensor, threshold: float, beta: float, max_burst: Optional[int]):
+        self.u = torch.zeros_like(like)
+        self.theta = torch.full_like(like, threshold)
+        self.threshold, self.beta = threshold, beta
+        self.cap = None if max_burst is None else threshold * beta ** (max_burst - 1)
+
+    def step(self, current, t):
+        if current is not None:
+            self.u += current
+        fired = self.u >= self.theta
+        values = torch.where(fired, self.theta, torch.zeros_like(self.theta))
+        self.u -= values
+        grown = self.theta * self.beta
+        if self.cap is not None:
+            grown = grown.clamp(max=self.cap)
+        self.theta = torch.where(fired, grown, torch.full_like(self.theta, self.threshold))
+        return values, fired
+
+
+class BurstCoding(Coding):
+    """Burst coding: the input layer drains the image in bursts and reloads it when it falls silent.
+
+    An image's input layer is reloaded (and its bias injected in the next step) after a
+    step in which none of its input neurons fired; the authors' code does this when the
+    whole batch is silent, which makes one image's result depend on the others'.
+    """
+
+    def __init__(self, cfg: BurstConfig):
+        self.cfg = cfg
+
+    def start(self, x):
+        self.x = x
+        self.input = BurstNeuron(x, self.cfg.input_threshold, self.cfg.beta, self.cfg.max_burst)
+        self.input.u = x.clone()
+        self.reloaded = torch.ones(len(x), dtype=x.dtype, device=x.device)
+
+    def input_step(self, t):
+        values, fired = self.input.step(None, t)
+        silent = ~fired.flatten(1).any(1)
+        shape = (-1,) + (1,) * (self.x.dim() - 1)
+        self.input.u = torch.where(silent.reshape(shape), self.x, self.input.u)
+        self.next_gate = silent.to(self.x.dtype)
+        return values, fired
+
+    def bias_gate(self, t):
+        # called before input_step: the bias follows a reload of the previous step (and step 0)
+        return self.reloaded if t == 0 else self.next_gate
+
+    def neuron(self, like):
+        return BurstNeuron(like, self.cfg.threshold, self.cfg.beta, self.cfg.max_burst)

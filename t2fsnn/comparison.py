@@ -1,0 +1,201 @@
+"""Comparing codings on one converted network: accuracy over time, latency, spikes, energy.
+
+Every coding (rate, phase, burst and the T2FSNN variants) is run by the same function,
+:func:`run_coding`, which records, step by step, the accuracy over a dataset and the
+spikes sent so far. From these curves one definition of latency serves all codings
+(:func:`latency_to_accuracy`): the number of steps after which the accuracy stays within
+``tolerance`` percentage points of the accuracy at the end of the simulated horizon.
+The spikes and the accuracy of a coding are then read at its latency.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .config import TTFSConfig
+from .metrics import ENERGY_PARAMETERS, normalized_energy
+
+__all__ = ["CodingRun", "run_coding", "latency_to_accuracy", "t2fsnn_variants", "comparison_table",
+           "accuracy_curves", "key_points", "T2FSNN_VARIANTS"]
+
+T2FSNN_VARIANTS = ("T2FSNN", "T2FSNN+GO", "T2FSNN+EF", "T2FSNN+GO+EF")
+
+
+def latency_to_accuracy(accuracy_over_time, tolerance: float = 0.1) -> int:
+    """Steps after which the accuracy stays within ``tolerance`` points of its value at the last step.
+
+    ``accuracy_over_time[k]`` is the accuracy (percent) after ``k + 1`` steps. Returns
+    ``k + 1`` for the smallest ``k`` such that every later entry is at least
+    ``final - tolerance``; 1 if the accuracy never falls below that.
+    """
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not tolerance >= 0:
+        raise ValueError(f"tolerance={tolerance!r} is not allowed: it must be a number of percentage points >= 0")
+    accuracy = np.asarray(accuracy_over_time, dtype=float)
+    if accuracy.ndim != 1 or accuracy.size == 0:
+        raise ValueError(f"accuracy_over_time of shape {accuracy.shape} is not allowed: give a non-empty 1-d curve")
+    below = np.nonzero(accuracy < accuracy[-1] - tolerance - 1e-9)[0]
+    return 1 if below.size == 0 else int(below[-1]) + 2
+
+
+@dataclass
+class CodingRun:
+    """One coding's inference over a dataset, step by step.
+
+    accuracy_over_time: [steps] accuracy (percent) after each step.
+    spikes_over_time:   [steps, L] spikes per image sent by each spiking layer up to each step (cumulative).
+    """
+
+    name: str
+    accuracy_over_time: np.ndarray
+    spikes_over_time: np.ndarray
+    num_images: int
+    layer_names: list
+    config: object = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return len(self.accuracy_over_time)
+
+    @property
+    def final_accuracy(self) -> float:
+        return float(self.accuracy_over_time[-1])
+
+    def latency(self, tolerance: float = 0.1) -> int:
+        return latency_to_accuracy(self.accuracy_over_time, tolerance)
+
+    def _index(self, step: int) -> int:
+        if not isinstance(step, (int, np.integer)) or step < 1:
+            raise ValueError(f"step={step!r} is not allowed: it must be an integer >= 1")
+        return min(int(step), self.steps) - 1
+
+    def accuracy_at(self, step: int) -> float:
+        """Accuracy after ``step`` steps (the last value beyond the horizon)."""
+        return float(self.accuracy_over_time[self._index(step)])
+
+    def spikes_per_layer_at(self, step: int) -> np.ndarray:
+        """[L] spikes per image of each spiking layer up to ``step``."""
+        return self.spikes_over_time[self._index(step)]
+
+    def spikes_at(self, step: int) -> float:
+        return float(self.spikes_per_layer_at(step).sum())
+
+    def summary(self, tolerance: float = 0.1) -> dict:
+        latency = self.latency(tolerance)
+        return {"accuracy": self.accuracy_at(latency), "latency": latency, "spikes": self.spikes_at(latency),
+                "final accuracy": self.final_accuracy, "steps simulated": self.steps}
+
+
+def _spikes_per_step(result) -> torch.Tensor:
+    """[latency, L] spikes of each layer in each step, summed over the batch."""
+    if "spikes_per_step" in result.extra:
+        return result.extra["spikes_per_step"].cpu().double()
+    if result.spike_times is None:
+        raise ValueError("the simulation result records neither spikes per step nor spike times")
+    columns = []
+    for times in result.spike_times:
+        fired = times[times >= 0].flatten().cpu()
+        columns.append(torch.bincount(fired, minlength=result.latency)[:result.latency])
+    return torch.stack(columns, 1).double()
+
+
+@torch.no_grad()
+def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optional[str] = None,
+               batch_size: int = 256, device="cpu", engine: str = "exact", progress: bool = True) -> CodingRun:
+    """Simulate ``cfg``'s coding on ``images`` in batches; accuracy and cumulative spikes per step."""
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
+    device = torch.device(device)
+    net = net.to(device)
+    correct = spikes = None
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc=name or type(cfg).__name__, disable=not progress, leave=False):
+        x = images[start:start + batch_size].to(device)
+        y = labels[start:start + batch_size].to(device)
+        result = net.simulate(x, cfg, engine=engine, progress=progress and len(starts) == 1)
+        hits = (result.predictions_over_time == y[None]).sum(1).cpu().double()
+        per_step = _spikes_per_step(result)
+        correct = hits if correct is None else correct + hits
+        spikes = per_step if spikes is None else spikes + per_step
+    n = len(images)
+    return CodingRun(
+        name=name or type(cfg).__name__,
+        accuracy_over_time=(100.0 * correct / n).numpy(),
+        spikes_over_time=(spikes.cumsum(0) / n).numpy(),
+        num_images=n,
+        layer_names=list(net.layer_names),
+        config=cfg,
+    )
+
+
+def t2fsnn_variants(cfg: TTFSConfig, optimized: Optional[TTFSConfig] = None,
+                    ef_start: Optional[int] = None) -> dict:
+    """The T2FSNN configurations of the ablation: baseline, +GO, +EF, +GO+EF.
+
+    ``optimized`` is the result of ``net.optimize_kernels`` for ``cfg`` (the GO rows are
+    left out when it is ``None``); early firing starts at ``ef_start``, by default half
+    the time window as in the paper.
+    """
+    ef = ef_start if ef_start is not None else max(1, cfg.T // 2)
+    base = TTFSConfig(T=cfg.T, tau=cfg.tau, td=cfg.td, ef_start=None, theta0=cfg.theta0)
+    variants = {"T2FSNN": base}
+    if optimized is not None:
+        variants["T2FSNN+GO"] = TTFSConfig(T=cfg.T, tau=optimized.tau, td=optimized.td, ef_start=None,
+                                           theta0=cfg.theta0)
+    variants["T2FSNN+EF"] = TTFSConfig(T=cfg.T, tau=cfg.tau, td=cfg.td, ef_start=ef, theta0=cfg.theta0)
+    if optimized is not None:
+        variants["T2FSNN+GO+EF"] = TTFSConfig(T=cfg.T, tau=optimized.tau, td=optimized.td, ef_start=ef,
+                                              theta0=cfg.theta0)
+    return variants
+
+
+def comparison_table(runs: Mapping[str, CodingRun], reference: str = "rate", tolerance: float = 0.1) -> pd.DataFrame:
+    """Table II: accuracy and spikes at each coding's latency, and energy normalized to ``reference``.
+
+    Columns: ``accuracy (%)``, ``latency (steps)``, ``spikes (10^6)`` per image, and the
+    normalized energy on TrueNorth and SpiNNaker, ``E = spikes/ref * E_dyn + latency/ref * E_sta``.
+    """
+    if reference not in runs:
+        raise ValueError(f"reference={reference!r} is not allowed: choose one of the runs {', '.join(runs)}")
+    summaries = {name: run.summary(tolerance) for name, run in runs.items()}
+    ref = summaries[reference]
+    rows = []
+    for name, s in summaries.items():
+        row = {"coding": name, "accuracy (%)": s["accuracy"], "latency (steps)": s["latency"],
+               "spikes (10^6)": s["spikes"] / 1e6}
+        for hardware, label in (("truenorth", "energy TrueNorth"), ("spinnaker", "energy SpiNNaker")):
+            row[label] = normalized_energy(s["spikes"], s["latency"], ref["spikes"], ref["latency"], hardware)
+        row["steps simulated"] = s["steps simulated"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("coding")
+
+
+def accuracy_curves(runs: Mapping[str, CodingRun]) -> pd.DataFrame:
+    """Accuracy (percent) after each step, one column per coding (NaN beyond a coding's horizon)."""
+    steps = max(run.steps for run in runs.values())
+    frame = pd.DataFrame(index=pd.RangeIndex(1, steps + 1, name="step"))
+    for name, run in runs.items():
+        column = np.full(steps, np.nan)
+        column[:run.steps] = run.accuracy_over_time
+        frame[name] = column
+    return frame
+
+
+def key_points(runs: Mapping[str, CodingRun], steps: Sequence[int]) -> pd.DataFrame:
+    """Accuracy of each coding after each of ``steps`` (NaN beyond its horizon)."""
+    rows = {}
+    for name, run in runs.items():
+        rows[name] = {s: (run.accuracy_at(s) if s <= run.steps else np.nan) for s in steps}
+    frame = pd.DataFrame(rows).T
+    frame.columns.name = "step"
+    return frame
+
+
+ENERGY_HARDWARE = tuple(ENERGY_PARAMETERS)
