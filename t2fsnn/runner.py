@@ -147,6 +147,34 @@ def _absolute_data_env() -> None:
         os.environ["T2FSNN_DATA"] = str(Path(env).expanduser().resolve())
 
 
+_KERNEL_DIR: Optional[Path] = None
+
+
+def _pin_kernel() -> None:
+    """Make the ``python3`` kernel run this interpreter (the one with t2fsnn installed).
+
+    A ``python3`` kernel spec in the user's Jupyter folders could otherwise point
+    at another Python. Kernel specs in ``$JUPYTER_PATH`` take precedence.
+    """
+    global _KERNEL_DIR
+    if _KERNEL_DIR is None:
+        import atexit
+        import json
+
+        _KERNEL_DIR = Path(tempfile.mkdtemp(prefix="t2fsnn-jupyter-"))
+        atexit.register(shutil.rmtree, _KERNEL_DIR, True)
+        spec = _KERNEL_DIR / "kernels" / "python3"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (t2fsnn)",
+            "language": "python",
+        }))
+    paths = os.environ.get("JUPYTER_PATH", "")
+    if str(_KERNEL_DIR) not in paths.split(os.pathsep):
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_KERNEL_DIR), paths]))
+
+
 def run_notebook(
     notebook: Union[str, os.PathLike],
     profile: str = DEFAULT_PROFILE,
@@ -172,6 +200,7 @@ def run_notebook(
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".ipynb")
     os.close(fd)
     _absolute_data_env()
+    _pin_kernel()
     try:
         papermill.execute_notebook(
             str(path),
