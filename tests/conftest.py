@@ -32,10 +32,8 @@ def smoke_book(tmp_path_factory):
     from t2fsnn import runner
 
     root = tmp_path_factory.mktemp("smoke-book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, root / name)
-    (root / "book").mkdir()
-    for page in (REPO / "book").glob("*.md"):
-        shutil.copy(page, root / "book" / page.name)
+    for path in [REPO / "_config.yml", REPO / "_toc.yml", *REPO.glob("*.bib")]:
+        shutil.copy(path, root / path.name)
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("generated", "_build", ".ipynb_checkpoints"))
     runner.run_book_notebooks("smoke", output_dir=root / "book" / "generated", echo=lambda *_: None)
     return root
