@@ -14,6 +14,8 @@ Timing conventions (shared by both engines, see the book's primer):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from tqdm.auto import tqdm
 
@@ -22,7 +24,7 @@ from ..kernels import first_crossing, threshold_table
 from . import register
 from .result import SimulationResult
 
-__all__ = ["simulate_exact", "simulate_clock"]
+__all__ = ["simulate_exact", "simulate_clock", "trace_clock", "ClockTrace"]
 
 # upper bound on the values held at once when stacking partial integrations
 _STACK_BUDGET = 2 ** 25
@@ -137,6 +139,72 @@ def _run(net, x, cfg, engine: str = "exact", progress: bool = False) -> Simulati
     x = x.to(next(net.parameters()).dtype) if x.dtype != next(net.parameters()).dtype else x
     run = simulate_exact if engine == "exact" else simulate_clock
     return run(net, x, cfg, progress=progress)
+
+
+@dataclass
+class ClockTrace:
+    """What ``trace_clock`` records at every global step of a clock-driven run.
+
+    result:      the ``SimulationResult`` (identical to ``simulate_clock``'s).
+    membranes:   one tensor ``[latency, B, n]`` per spiking layer (input first) and a
+                 last one for the output layer: the potential of the first ``n``
+                 neurons (flattened order) at each step, ``NaN`` before the layer's
+                 integration phase begins. The input layer's "potential" is the pixel.
+    thresholds:  ``[latency, L]`` the dynamic threshold of each spiking layer at each
+                 step, ``NaN`` outside its fire phase.
+    names:       the spiking layers' names, then the output layer's.
+    """
+
+    result: SimulationResult
+    membranes: list
+    thresholds: torch.Tensor
+    names: list
+    T: int
+    stride: int
+
+
+@torch.no_grad()
+def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None = None) -> ClockTrace:
+    """``simulate_clock`` that also records membrane potentials and thresholds step by step.
+
+    For teaching figures on a few images: memory grows as ``latency * B * neurons``,
+    so ``max_neurons`` keeps only the first neurons of each layer.
+    """
+    if max_neurons is not None and (not isinstance(max_neurons, int) or max_neurons < 1):
+        raise ValueError(f"max_neurons={max_neurons!r} is not allowed: give None or an integer >= 1")
+    cfg.per_layer(net.num_spiking_layers)
+    dtype = next(net.parameters()).dtype
+    x = x.to(dtype)
+    L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
+    latency = cfg.latency(L)
+    tables = _tables(net, cfg, x)
+    shapes = [a.shape[1:] for a in net.activations(x[:1])]
+    steps = [torch.full((len(x),) + tuple(shape), -1, dtype=torch.long, device=x.device) for shape in shapes]
+    traces = [torch.zeros((len(x),) + tuple(shape), dtype=x.dtype, device=x.device) for shape in shapes]
+    membranes: list = [x] + [None] * (L - 1)
+    out_size = net.blocks[-1](traces[L - 1][:1]).flatten(1).shape[1]
+    sizes = [int(torch.Size(shape).numel()) for shape in shapes] + [out_size]
+    kept = [n if max_neurons is None else min(n, max_neurons) for n in sizes]
+    recorded = [torch.full((latency, len(x), n), float("nan"), dtype=x.dtype, device=x.device) for n in kept]
+    thresholds = torch.full((latency, L), float("nan"), dtype=torch.float64)
+    outputs = []
+    for t in range(latency):
+        for l in range(L):
+            if l > 0 and t >= (l - 1) * s:
+                membranes[l] = net.blocks[l - 1](traces[l - 1])
+            if membranes[l] is not None:
+                recorded[l][t] = membranes[l].flatten(1)[:, :kept[l]]
+            k = t - l * s
+            if 0 <= k < T:
+                thresholds[t, l] = float(tables[l][k])
+                fire = (steps[l] < 0) & (membranes[l] >= tables[l][k])
+                steps[l] = torch.where(fire, torch.full_like(steps[l], k), steps[l])
+                traces[l] = torch.where(fire, tables[l][k], traces[l])
+        if t >= (L - 1) * s:
+            outputs.append(net.blocks[-1](traces[L - 1]))
+            recorded[L][t] = outputs[-1].flatten(1)[:, :kept[L]]
+    result = _result(net, cfg, steps, torch.stack(outputs), len(x))
+    return ClockTrace(result, recorded, thresholds, list(net.layer_names) + [net.output_name], T, s)
 
 
 register(TTFSConfig, _run)
