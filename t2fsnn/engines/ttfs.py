@@ -24,7 +24,7 @@ from ..kernels import first_crossing, threshold_table
 from . import register
 from .result import SimulationResult
 
-__all__ = ["simulate_exact", "simulate_clock", "trace_clock", "ClockTrace"]
+__all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_steps", "trace_clock", "ClockTrace"]
 
 # upper bound on the values held at once when stacking partial integrations
 _STACK_BUDGET = 2 ** 25
@@ -132,6 +132,42 @@ def simulate_clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
     return _result(net, cfg, steps, torch.stack(outputs), len(x))
 
 
+def _layer_table(cfg: TTFSConfig, tau: float, td: float, like: torch.Tensor) -> torch.Tensor:
+    zero = torch.zeros(1, dtype=like.dtype, device=like.device)
+    return torch.cat([threshold_table(cfg.T, tau, td, cfg.theta0, dtype=like.dtype, device=like.device), zero])
+
+
+@torch.no_grad()
+def layer_fire_steps(net, cfg: TTFSConfig, layer: int, inputs: torch.Tensor) -> torch.Tensor:
+    """Local fire steps (``0 .. T-1``, ``-1`` = no spike) of one spiking layer, as ``simulate_exact`` computes them.
+
+    ``layer = 0`` is the input layer and ``inputs`` the images; for ``layer >= 1``,
+    ``inputs`` are the local fire steps of spiking layer ``layer - 1``. The kernels
+    (and early firing) are those of ``cfg``, so a caller can change one layer's
+    kernel and recompute only the layers after it.
+    """
+    L = net.num_spiking_layers
+    if not isinstance(layer, int) or not 0 <= layer < L:
+        raise ValueError(f"layer={layer!r} is not allowed: choose a spiking layer 0 .. {L - 1}")
+    taus, tds = cfg.per_layer(L)
+    dtype = next(net.parameters()).dtype
+    like = torch.empty(0, dtype=dtype, device=inputs.device)
+    table = _layer_table(cfg, taus[layer], tds[layer], like)
+    if layer == 0:
+        return first_crossing(inputs.to(dtype), table[:cfg.T])
+    prev_table = _layer_table(cfg, taus[layer - 1], tds[layer - 1], like)
+    return _fire_steps(net.blocks[layer - 1], inputs, prev_table, table, cfg.T, cfg.stride)
+
+
+@torch.no_grad()
+def local_fire_steps(net, x: torch.Tensor, cfg: TTFSConfig) -> list[torch.Tensor]:
+    """Local fire steps of every spiking layer (input first) for images ``x``; ``-1`` = no spike."""
+    steps = [layer_fire_steps(net, cfg, 0, x)]
+    for layer in range(1, net.num_spiking_layers):
+        steps.append(layer_fire_steps(net, cfg, layer, steps[-1]))
+    return steps
+
+
 def _run(net, x, cfg, engine: str = "exact", progress: bool = False) -> SimulationResult:
     if engine not in ("exact", "clock"):
         raise ValueError(f"engine={engine!r} is not allowed: choose 'exact' or 'clock'")
@@ -164,14 +200,23 @@ class ClockTrace:
 
 
 @torch.no_grad()
-def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None = None) -> ClockTrace:
+def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None = None,
+                layers=None) -> ClockTrace:
     """``simulate_clock`` that also records membrane potentials and thresholds step by step.
 
     For teaching figures on a few images: memory grows as ``latency * B * neurons``,
-    so ``max_neurons`` keeps only the first neurons of each layer.
+    so ``max_neurons`` keeps only the first neurons of each layer and ``layers``
+    (indices ``0 .. L``, ``L`` = the output layer) records only those layers; the
+    others get an empty ``[latency, B, 0]`` tensor.
     """
     if max_neurons is not None and (not isinstance(max_neurons, int) or max_neurons < 1):
         raise ValueError(f"max_neurons={max_neurons!r} is not allowed: give None or an integer >= 1")
+    if layers is not None:
+        layers = list(layers)
+        bad = [l for l in layers if not isinstance(l, int) or not 0 <= l <= net.num_spiking_layers]
+        if bad:
+            raise ValueError(f"layers={layers!r} is not allowed: give indices 0 .. {net.num_spiking_layers} "
+                             f"(spiking layers, input first, then the output layer)")
     cfg.per_layer(net.num_spiking_layers)
     dtype = next(net.parameters()).dtype
     x = x.to(dtype)
@@ -185,6 +230,7 @@ def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None =
     out_size = net.blocks[-1](traces[L - 1][:1]).flatten(1).shape[1]
     sizes = [int(torch.Size(shape).numel()) for shape in shapes] + [out_size]
     kept = [n if max_neurons is None else min(n, max_neurons) for n in sizes]
+    kept = [n if layers is None or l in layers else 0 for l, n in enumerate(kept)]
     recorded = [torch.full((latency, len(x), n), float("nan"), dtype=x.dtype, device=x.device) for n in kept]
     thresholds = torch.full((latency, L), float("nan"), dtype=torch.float64)
     outputs = []
