@@ -255,14 +255,16 @@ def run_book_notebooks(
 
 
 def build_book(source_dir: Optional[os.PathLike] = None, builder: str = "html") -> Path:
-    """``jupyter-book build -W -n --keep-going``; return the path of ``index.html``.
+    """``jupyter-book build --all -W -n --keep-going``; return the path of ``index.html``.
+
+    ``--all`` re-reads every page, so no warning hides in a page cached by an earlier build.
 
     Raises ``RuntimeError`` when the build fails or warns.
     """
     src = Path(source_dir) if source_dir is not None else REPO_ROOT
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book")]
-    cmd += ["build", "-W", "-n", "--keep-going", "--builder", builder, str(src)]
+    cmd += ["build", "--all", "-W", "-n", "--keep-going", "--builder", builder, str(src)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-8000:]}")
