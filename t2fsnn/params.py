@@ -67,6 +67,13 @@ PARAMS: Dict[str, Param] = {
     "td": Param(float, "kernel time delay t_d"),
     "ef_start": Param(int, "early-firing start step within the time window (None: no early firing); <= T", low=1, nullable=True),
     "engine": Param(str, "simulation engine", choices=("exact", "clock")),
+    # baseline codings and their comparison (notebooks 06, 07)
+    "rate_T": Param(int, "time steps simulated for rate coding", low=1),
+    "phase_T": Param(int, "time steps simulated for phase coding", low=1),
+    "burst_T": Param(int, "time steps simulated for burst coding", low=1),
+    "rate_input": Param(str, "input of rate coding: constant current or Poisson spikes", choices=("constant", "poisson")),
+    "sim_batch_size": Param(int, "test images simulated together", low=1),
+    "latency_tolerance": Param(float, "latency: steps until the accuracy stays within this many points of its final value", low=0),
     # run
     "device": Param(str, "compute device", choices=("auto", "cpu", "cuda")),
     "profile": Param(str, "name of the profile that produced the run (recorded, not used for computation)"),
