@@ -47,6 +47,8 @@ __all__ = [
     "first_spike_value",
     "layer_losses",
     "optimize_kernels",
+    "loss_trends",
+    "kernel_summary",
     "DEFAULT_RATES",
     "MAX_TARGETS",
 ]
@@ -403,3 +405,32 @@ def optimize_kernels(
 def _config(cfg: TTFSConfig, taus, tds) -> TTFSConfig:
     return TTFSConfig(T=cfg.T, tau=tuple(float(v) for v in taus), td=tuple(float(v) for v in tds),
                       ef_start=cfg.ef_start, theta0=cfg.theta0)
+
+
+# ---------------------------------------------------------------------------
+# Summaries of a history
+# ---------------------------------------------------------------------------
+
+def loss_trends(history: pd.DataFrame, window: int = 10) -> pd.DataFrame:
+    """Each loss summed over layers, averaged over the first and the last ``window`` steps.
+
+    Columns ``first``, ``last`` and ``last / first``; one row per loss.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window={window!r} is not allowed: it must be an integer >= 1")
+    per_step = history.groupby("step")[["L_prec", "L_min", "L_max"]].sum()
+    window = min(window, len(per_step))
+    first, last = per_step.iloc[:window].mean(), per_step.iloc[-window:].mean()
+    frame = pd.DataFrame({"first": first, "last": last})
+    frame["last / first"] = frame["last"] / frame["first"].where(frame["first"] != 0)
+    frame.index.name = "loss"
+    return frame
+
+
+def kernel_summary(history: pd.DataFrame, cfg_opt: TTFSConfig) -> pd.DataFrame:
+    """Per layer: ``tau`` and ``td`` before the first step and after the last."""
+    start = history[history["step"] == history["step"].min()].set_index("layer")[["tau", "td"]]
+    taus, tds = cfg_opt.per_layer(len(start))
+    frame = pd.DataFrame({"tau before": start["tau"], "tau after": list(taus),
+                          "td before": start["td"], "td after": list(tds)}, index=start.index)
+    return frame

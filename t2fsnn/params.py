@@ -67,6 +67,15 @@ PARAMS: Dict[str, Param] = {
     "td": Param(float, "kernel time delay t_d"),
     "ef_start": Param(int, "early-firing start step within the time window (None: no early firing); <= T", low=1, nullable=True),
     "engine": Param(str, "simulation engine", choices=("exact", "clock")),
+    # gradient-based optimization of the kernels (GO)
+    "go_steps": Param(int, "mini-batch steps of the kernel optimization", low=1),
+    "go_lr": Param(float, "global learning rate of the kernel optimization (times the per-loss rates)", low=0, low_open=True),
+    "go_batch_size": Param(int, "training images per kernel-optimization step", low=1),
+    "go_train_limit": Param(int, "training images the kernel optimization draws from (None: all)", low=1, nullable=True),
+    "go_tau_small": Param(float, "the small initial tau of the Fig. 4 experiment", low=0, low_open=True),
+    "go_tau_large": Param(float, "the large initial tau of the Fig. 4 experiment", low=0, low_open=True),
+    "go_max_target": Param(str, "ground truth of L_max: the earliest spike's value or the ANN's maximum",
+                           choices=("first_spike", "ann")),
     # baseline codings and their comparison (notebooks 06, 07)
     "rate_T": Param(int, "time steps simulated for rate coding", low=1),
     "phase_T": Param(int, "time steps simulated for phase coding", low=1),

@@ -413,3 +413,76 @@ def loss_breakdown(table):
     ax.set_xlabel("accuracy (%)")
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+def kernel_optimization_losses(histories, window: int = 1):
+    """Fig. 4: (a) ``L_prec`` (solid) and ``L_min`` (dashed), (b) ``L_max``, summed over layers, per step.
+
+    ``histories`` maps a label (e.g. the initial tau) to the history DataFrame of
+    ``t2fsnn.optimization.optimize_kernels``; ``window`` > 1 smooths with a running mean.
+    """
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    for index, (label, history) in enumerate(histories.items()):
+        colour = f"C{index}"
+        per_step = history.groupby("step")[["L_prec", "L_min", "L_max"]].sum()
+        if window > 1:
+            per_step = per_step.rolling(window, min_periods=1).mean()
+        steps = list(per_step.index)
+        ax_a.plot(steps, list(per_step["L_prec"]), color=colour, linestyle="-", label=f"{label}: $L_{{prec}}$")
+        ax_a.plot(steps, list(per_step["L_min"]), color=colour, linestyle="--", label=f"{label}: $L_{{min}}$")
+        ax_b.plot(steps, list(per_step["L_max"]), color=colour, label=f"{label}: $L_{{max}}$")
+    for ax, title in ((ax_a, "(a) $L_{prec}$ and $L_{min}$"), (ax_b, "(b) $L_{max}$")):
+        ax.set_yscale("log")
+        ax.set_xlabel("optimization step")
+        ax.set_ylabel("loss (sum over layers)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def kernel_trajectories(histories):
+    """tau (left) and t_d (right) of every layer per optimization step; one line style per history."""
+    fig, (ax_tau, ax_td) = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    styles = ["-", "--", ":", "-."]
+    for index, (label, history) in enumerate(histories.items()):
+        style = styles[index % len(styles)]
+        for number, (layer, rows) in enumerate(history.groupby("layer", sort=False)):
+            colour = _layer_colour(number)
+            ax_tau.plot(list(rows["step"]), list(rows["tau"]), color=colour, linestyle=style, label=f"{label}, {layer}")
+            ax_td.plot(list(rows["step"]), list(rows["td"]), color=colour, linestyle=style, label=f"{label}, {layer}")
+    ax_tau.set_ylabel(r"$\tau$")
+    ax_td.set_ylabel(r"$t_d$")
+    for ax in (ax_tau, ax_td):
+        ax.set_xlabel("optimization step")
+        ax.grid(alpha=0.3)
+    ax_tau.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def first_spikes_and_counts(comparison):
+    """Mean first spike (local step) and spikes per image of each layer, for several configurations.
+
+    ``comparison`` is the DataFrame of ``t2fsnn.ablation.first_spike_comparison``.
+    """
+    names = list(dict.fromkeys(comparison.columns.get_level_values(0)))
+    layers = list(comparison.index)
+    width = 0.8 / max(len(names), 1)
+    fig, (ax_first, ax_spikes) = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    for index, name in enumerate(names):
+        positions = [i + (index - (len(names) - 1) / 2) * width for i in range(len(layers))]
+        ax_first.bar(positions, list(comparison[(name, "mean first spike")]), width, label=name)
+        ax_spikes.bar(positions, list(comparison[(name, "spikes per image")]), width, label=name)
+    for ax, label in ((ax_first, "mean first spike (local step)"), (ax_spikes, "spikes per image")):
+        ax.set_xticks(range(len(layers)))
+        ax.set_xticklabels(layers)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    return fig
+
+
+_CODING_STYLES = {
+    "rate": ("C7", "-"), "phase": ("C2", "-"), "burst": ("C1", "-"), "T2FSNN": ("C0", "--"),
+    "T2FSNN+GO": ("C4", "--"), "T2FSNN+EF": ("C3", "-."), "T2FSNN+GO+EF": ("C3", "-"),
+}
