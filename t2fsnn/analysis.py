@@ -31,6 +31,7 @@ __all__ = [
     "loss_breakdown",
     "evaluation_table",
     "representative_neurons",
+    "differing_neurons",
 ]
 
 
@@ -223,3 +224,21 @@ def representative_neurons(steps: torch.Tensor, count: int = 4) -> list[int]:
     silent = torch.nonzero(flat < 0).flatten()
     chosen += [int(i) for i in silent[: count - len(chosen)]]
     return chosen
+
+
+def differing_neurons(steps_a: torch.Tensor, steps_b: torch.Tensor, count: int = 2) -> list[int]:
+    """Flat indices of up to ``count`` neurons whose local spike steps differ most between two runs.
+
+    ``steps_a`` and ``steps_b`` hold one image's local spike steps (``-1`` = no spike) of
+    the same layer, e.g. without and with early firing. A neuron that fires in one run
+    only counts as differing by ``T`` (taken as the larger step plus one).
+    """
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count={count!r} is not allowed: it must be an integer >= 1")
+    a, b = steps_a.flatten().cpu(), steps_b.flatten().cpu()
+    if a.shape != b.shape:
+        raise ValueError(f"steps_a has {a.numel()} neurons but steps_b has {b.numel()}: give the same layer twice")
+    never = int(max(a.max(), b.max())) + 1
+    gap = (torch.where(a >= 0, a, never) - torch.where(b >= 0, b, never)).abs()
+    order = torch.argsort(gap, descending=True, stable=True)
+    return [int(i) for i in order[:count] if gap[i] > 0]

@@ -39,6 +39,7 @@ DEFAULT_PROFILE = "quick"
 # Add a new notebook here; ``t2fsnn book`` runs them in this order.
 BOOK_NOTEBOOKS: List[str] = [
     "01_train_and_convert",
+    "02_ttfs_coding_primer",
     "04_kernel_optimization",
     "05_ablation",
 ]

@@ -132,3 +132,12 @@ def trained_like_evaluations():
         "T2FSNN": evaluate(net, images, labels, TTFSConfig(T=10, tau=3.0), progress=False),
         "T2FSNN+EF": evaluate(net, images, labels, TTFSConfig(T=10, tau=3.0, ef_start=5), progress=False),
     }
+
+
+def test_differing_neurons_orders_by_gap():
+    a = torch.tensor([3, 5, -1, 2, 7])
+    b = torch.tensor([3, 1, 3, 2, 6])
+    assert analysis.differing_neurons(a, b, 3) == [2, 1, 4]  # no spike in a counts as step 8
+    assert analysis.differing_neurons(a, a, 2) == []
+    with pytest.raises(ValueError, match="same layer"):
+        analysis.differing_neurons(a, b[:3])

@@ -69,3 +69,14 @@ def test_max_neurons_keeps_the_first_neurons_only():
         assert torch.equal(torch.nan_to_num(a[..., :5], nan=math.pi), torch.nan_to_num(b, nan=math.pi))
     with pytest.raises(ValueError, match="max_neurons=0"):
         trace_clock(net, images, cfg, max_neurons=0)
+
+
+def test_layers_records_only_the_chosen_layers():
+    net, images = _network()
+    cfg = TTFSConfig(T=8, tau=2.0)
+    full = trace_clock(net, images[:2], cfg)
+    some = trace_clock(net, images[:2], cfg, layers=[1, 3])
+    assert [m.shape[-1] for m in some.membranes] == [0, full.membranes[1].shape[-1], 0, full.membranes[3].shape[-1]]
+    assert torch.equal(torch.nan_to_num(some.membranes[1]), torch.nan_to_num(full.membranes[1]))
+    with pytest.raises(ValueError, match="layers=\\[4\\]"):
+        trace_clock(net, images, cfg, layers=[4])
