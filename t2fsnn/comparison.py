@@ -9,7 +9,9 @@ The spikes and the accuracy of a coding are then read at its latency.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -17,11 +19,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import cache
+from .codings import BurstConfig, PhaseConfig, RateConfig
 from .config import TTFSConfig
 from .metrics import ENERGY_PARAMETERS, normalized_energy
 
-__all__ = ["CodingRun", "run_coding", "latency_to_accuracy", "t2fsnn_variants", "comparison_table",
-           "accuracy_curves", "key_points", "T2FSNN_VARIANTS"]
+__all__ = ["CodingRun", "run_coding", "run_codings", "latency_to_accuracy", "baseline_configs", "t2fsnn_variants",
+           "comparison_table", "accuracy_curves", "key_points", "with_paper", "T2FSNN_VARIANTS"]
 
 T2FSNN_VARIANTS = ("T2FSNN", "T2FSNN+GO", "T2FSNN+EF", "T2FSNN+GO+EF")
 
@@ -104,14 +108,55 @@ def _spikes_per_step(result) -> torch.Tensor:
     return torch.stack(columns, 1).double()
 
 
+def _digest(*parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            digest.update(str(tuple(part.shape)).encode())
+            digest.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            digest.update(repr(part).encode())
+    return digest.hexdigest()[:16]
+
+
+def _source_version() -> str:
+    from . import codings, conversion, kernels
+    from .codings import common, neurons
+    from .engines import result, ttfs
+
+    digest = hashlib.sha256()
+    for module in (__file__, common.__file__, neurons.__file__, ttfs.__file__, result.__file__, kernels.__file__,
+                   conversion.__file__, codings.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _cache_path(net, images, labels, cfg, engine: str, cache_root) -> Path:
+    weights = _digest(*[v for _, v in sorted(net.state_dict().items())])
+    spec = {"what": "coding-run", "config": type(cfg).__name__, "fields": asdict(cfg) if is_dataclass(cfg) else repr(cfg),
+            "engine": engine, "weights": weights, "images": _digest(images.float(), labels), "code": _source_version()}
+    return Path(cache_root or cache.cache_dir()) / "codings" / f"{type(cfg).__name__}-{cache.cache_key(spec)}.pt"
+
+
 @torch.no_grad()
 def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optional[str] = None,
-               batch_size: int = 256, device="cpu", engine: str = "exact", progress: bool = True) -> CodingRun:
-    """Simulate ``cfg``'s coding on ``images`` in batches; accuracy and cumulative spikes per step."""
+               batch_size: int = 256, device="cpu", engine: str = "exact", progress: bool = True,
+               use_cache: bool = False, cache_root=None) -> CodingRun:
+    """Simulate ``cfg``'s coding on ``images`` in batches; accuracy and cumulative spikes per step.
+
+    With ``use_cache`` the curves are stored under a key of the network's weights, the
+    images, the configuration and the simulation code, and loaded on a later identical call.
+    """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
+    path = _cache_path(net, images, labels, cfg, engine, cache_root) if use_cache else None
+    if path is not None and path.exists():
+        stored = cache.safe_load(path)
+        return CodingRun(name=name or type(cfg).__name__, accuracy_over_time=stored["accuracy"].numpy(),
+                         spikes_over_time=stored["spikes"].numpy(), num_images=int(stored["num_images"]),
+                         layer_names=list(net.layer_names), config=cfg, extra={"from_cache": True})
     device = torch.device(device)
     net = net.to(device)
     correct = spikes = None
@@ -125,14 +170,29 @@ def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optio
         correct = hits if correct is None else correct + hits
         spikes = per_step if spikes is None else spikes + per_step
     n = len(images)
+    accuracy, cumulative = 100.0 * correct / n, spikes.cumsum(0) / n
+    if path is not None:
+        cache.atomic_save({"accuracy": accuracy, "spikes": cumulative, "num_images": n}, path)
     return CodingRun(
         name=name or type(cfg).__name__,
-        accuracy_over_time=(100.0 * correct / n).numpy(),
-        spikes_over_time=(spikes.cumsum(0) / n).numpy(),
+        accuracy_over_time=accuracy.numpy(),
+        spikes_over_time=cumulative.numpy(),
         num_images=n,
         layer_names=list(net.layer_names),
         config=cfg,
+        extra={"from_cache": False},
     )
+
+
+def run_codings(net, images: torch.Tensor, labels: torch.Tensor, configs: Mapping[str, object], **options) -> dict:
+    """``run_coding`` for every named configuration; options as for ``run_coding``."""
+    return {name: run_coding(net, images, labels, cfg, name=name, **options) for name, cfg in configs.items()}
+
+
+def baseline_configs(rate_T: int, phase_T: int, burst_T: int, rate_input: str = "constant", seed: int = 0) -> dict:
+    """Rate, phase and burst coding with the authors' settings, each simulated for its own horizon."""
+    return {"rate": RateConfig(T=rate_T, input=rate_input, seed=seed), "phase": PhaseConfig(T=phase_T),
+            "burst": BurstConfig(T=burst_T)}
 
 
 def t2fsnn_variants(cfg: TTFSConfig, optimized: Optional[TTFSConfig] = None,
@@ -196,6 +256,13 @@ def key_points(runs: Mapping[str, CodingRun], steps: Sequence[int]) -> pd.DataFr
     frame = pd.DataFrame(rows).T
     frame.columns.name = "step"
     return frame
+
+
+def with_paper(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str = "this reproduction",
+               paper_label: str = "paper") -> pd.DataFrame:
+    """Our table above the paper's, with a first index level naming the source; shared columns only."""
+    columns = [c for c in ours.columns if c in paper.columns]
+    return pd.concat({ours_label: ours[columns], paper_label: paper[columns]}, names=["source"])
 
 
 ENERGY_HARDWARE = tuple(ENERGY_PARAMETERS)

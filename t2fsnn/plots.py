@@ -486,3 +486,36 @@ _CODING_STYLES = {
     "rate": ("C7", "-"), "phase": ("C2", "-"), "burst": ("C1", "-"), "T2FSNN": ("C0", "--"),
     "T2FSNN+GO": ("C4", "--"), "T2FSNN+EF": ("C3", "-."), "T2FSNN+GO+EF": ("C3", "-"),
 }
+
+
+def coding_inference_curves(curves, reference: Optional[float] = None, reference_label: str = "converted ANN",
+                            title: Optional[str] = None, floor: Optional[float] = None):
+    """Fig. 6: accuracy versus time step of every coding, on a logarithmic time axis.
+
+    ``curves`` is a DataFrame indexed by step (1, 2, ...) with one column of accuracies
+    (percent) per coding, NaN beyond a coding's horizon (``t2fsnn.comparison.accuracy_curves``).
+    ``floor`` sets the lower end of the accuracy axis (default: 10 points below the best).
+    """
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
+    steps = np.asarray(curves.index, dtype=float)
+    best = 0.0
+    for j, name in enumerate(curves.columns):
+        colour, style = _CODING_STYLES.get(name, (f"C{j % 10}", "-"))
+        values = np.asarray(curves[name], dtype=float)
+        ax.plot(steps, values, color=colour, linestyle=style, linewidth=1.6, label=name)
+        if np.isfinite(values).any():
+            best = max(best, float(np.nanmax(values)))
+    if reference is not None:
+        ax.axhline(reference, color="k", linestyle=":", linewidth=1, label=f"{reference_label} ({reference:.2f} %)")
+        best = max(best, reference)
+    ax.set_xscale("log")
+    ax.set_ylim(best - 10 if floor is None else floor, best + 1)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=8, loc="lower right", ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    if title:
+        ax.set_title(title)
+    return fig
