@@ -42,6 +42,8 @@ BOOK_NOTEBOOKS: List[str] = [
     "02_ttfs_coding_primer",
     "04_kernel_optimization",
     "05_ablation",
+    "06_inference_curves",
+    "07_comparison",
 ]
 
 
