@@ -32,6 +32,7 @@ __all__ = [
     "evaluation_table",
     "representative_neurons",
     "differing_neurons",
+    "settling_step",
 ]
 
 
@@ -75,7 +76,8 @@ def coding_table(values, T: int, tau: float, td: float = 0.0, theta0: float = 1.
     })
 
 
-def tau_tradeoff(values, T: int, taus: Sequence[float], td: float = 0.0, theta0: float = 1.0) -> pd.DataFrame:
+def tau_tradeoff(values, T: int, taus: Sequence[float], td: float = 0.0, theta0: float = 1.0,
+                 max_values: int | None = 1_000_000) -> pd.DataFrame:
     """The precision / small-value trade-off of Section III-B for a set of values, one row per ``tau``.
 
     Columns: ``tau``; ``z_min`` and ``z_max``, the paper's representable range
@@ -84,7 +86,8 @@ def tau_tradeoff(values, T: int, taus: Sequence[float], td: float = 0.0, theta0:
     ``mean error`` (mean ``|x - x_hat|`` over all values), split into ``precision part``
     (values that fire) and ``lost part`` (values below the smallest sent, which do not
     fire), both as contributions to the mean; ``lost (%)`` and ``saturated (%)``, the
-    share of values that do not fire or exceed the first threshold.
+    share of values that do not fire or exceed the first threshold. More than
+    ``max_values`` values are thinned to an evenly strided sample of about that size.
     """
     if len(taus) == 0:
         raise ValueError("taus=[] is not allowed: give at least one time constant > 0")
@@ -93,6 +96,11 @@ def tau_tradeoff(values, T: int, taus: Sequence[float], td: float = 0.0, theta0:
     x = torch.as_tensor(values, dtype=torch.float64).flatten()
     if x.numel() == 0:
         raise ValueError("values is empty: give at least one value to encode")
+    if max_values is not None:
+        if not isinstance(max_values, int) or max_values < 1:
+            raise ValueError(f"max_values={max_values!r} is not allowed: give None or an integer >= 1")
+        if x.numel() > max_values:
+            x = x[:: -(-x.numel() // max_values)]
     rows = []
     for tau in taus:
         table = threshold_table(T, tau, td, theta0, dtype=torch.float64)
@@ -242,3 +250,14 @@ def differing_neurons(steps_a: torch.Tensor, steps_b: torch.Tensor, count: int =
     gap = (torch.where(a >= 0, a, never) - torch.where(b >= 0, b, never)).abs()
     order = torch.argsort(gap, descending=True, stable=True)
     return [int(i) for i in order[:count] if gap[i] > 0]
+
+
+def settling_step(accuracy_over_time, tolerance: float = 1.0) -> int:
+    """The first time step (1-based) from which the accuracy stays within ``tolerance`` points of its final value."""
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance={tolerance!r} is not allowed: it must be >= 0 percentage points")
+    curve = np.asarray(accuracy_over_time, dtype=float)
+    if curve.size == 0:
+        raise ValueError("accuracy_over_time is empty: give one accuracy per time step")
+    outside = np.nonzero(np.abs(curve - curve[-1]) > tolerance)[0]
+    return int(outside[-1]) + 2 if outside.size else 1

@@ -40,6 +40,7 @@ DEFAULT_PROFILE = "quick"
 BOOK_NOTEBOOKS: List[str] = [
     "01_train_and_convert",
     "02_ttfs_coding_primer",
+    "03_spike_time_distributions",
     "04_kernel_optimization",
     "05_ablation",
     "06_inference_curves",

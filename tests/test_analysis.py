@@ -141,3 +141,22 @@ def test_differing_neurons_orders_by_gap():
     assert analysis.differing_neurons(a, a, 2) == []
     with pytest.raises(ValueError, match="same layer"):
         analysis.differing_neurons(a, b[:3])
+
+
+def test_settling_step():
+    curve = [-1, 10.0, 50.0, 97.0, 99.5, 98.0, 98.6, 98.5]
+    assert analysis.settling_step(curve, 1.0) == 5  # from step 5 on, within 1 point of 98.5
+    assert analysis.settling_step(curve, 0.05) == 8
+    assert analysis.settling_step([90.0, 90.0], 0.0) == 1
+    with pytest.raises(ValueError, match="tolerance=-1"):
+        analysis.settling_step(curve, -1)
+
+
+def test_tau_tradeoff_thins_large_inputs():
+    values = torch.linspace(0.001, 1.0, 10_001, dtype=torch.float64)
+    full = analysis.tau_tradeoff(values, 20, [5.0], max_values=None)
+    thin = analysis.tau_tradeoff(values, 20, [5.0], max_values=1000)
+    assert abs(full["mean error"].iloc[0] - thin["mean error"].iloc[0]) < 2e-3
+    assert abs(full["lost (%)"].iloc[0] - thin["lost (%)"].iloc[0]) < 0.5
+    with pytest.raises(ValueError, match="max_values=0"):
+        analysis.tau_tradeoff(values, 20, [5.0], max_values=0)
