@@ -1,0 +1,74 @@
+"""Speed of every coding at the latency it needs, as ratios to one converted-ANN forward pass.
+
+    python benchmarks/codings.py [--rate-T N] [--phase-T N] [--burst-T N] [--T 20 --tau 5 --ef-start 10]
+                                 [--batch-size 256] [--device auto|cpu|cuda] [--output codings.csv]
+
+Each coding is simulated for the latency it needs to reach its final accuracy (the
+defaults are the latencies measured on full MNIST with ``mnist_cnn``, see the book's
+chapter on the comparison of codings); T2FSNN runs its whole pipeline. ``ratio to ANN``
+is the time of the simulation divided by the time of one ANN forward pass on the same
+batch, on the same device, in the same run. ``benchmarks/benchmark.py`` can call
+:func:`coding_timings` to add these rows to its engine table.
+"""
+import argparse
+import sys
+
+import pandas as pd
+import torch
+
+from t2fsnn import BurstConfig, PhaseConfig, RateConfig, TTFSConfig
+from t2fsnn.benchmark import engine_timings
+
+# latencies (steps) measured on full MNIST (mnist_cnn, 10,000 test images)
+MNIST_LATENCIES = {"rate": 200, "phase": 24, "burst": 40}
+
+
+def coding_methods(rate_T: int = MNIST_LATENCIES["rate"], phase_T: int = MNIST_LATENCIES["phase"],
+                   burst_T: int = MNIST_LATENCIES["burst"], T: int = 20, tau: float = 5.0, ef_start: int = 10,
+                   rate_input: str = "constant"):
+    """``[(label, config, engine)]`` for rate, phase, burst and T2FSNN (+EF), each at its latency."""
+    return [
+        (f"rate ({rate_input} input), {rate_T} steps", RateConfig(T=rate_T, input=rate_input), "clock"),
+        (f"phase, {phase_T} steps", PhaseConfig(T=phase_T), "clock"),
+        (f"burst, {burst_T} steps", BurstConfig(T=burst_T), "clock"),
+        ("T2FSNN exact", TTFSConfig(T=T, tau=tau), "exact"),
+        (f"T2FSNN+EF exact (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, ef_start=ef_start), "exact"),
+    ]
+
+
+def coding_timings(models=("mnist_cnn",), batch_size: int = 256, device: str = "auto", repeats: int = 3,
+                   networks=None, **latencies) -> pd.DataFrame:
+    """One row per coding and model: ms per batch and per image, and the ratio to one ANN forward pass."""
+    return engine_timings(models, batch_size, device, coding_methods(**latencies), repeats=repeats, networks=networks)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate-T", type=int, default=MNIST_LATENCIES["rate"])
+    parser.add_argument("--phase-T", type=int, default=MNIST_LATENCIES["phase"])
+    parser.add_argument("--burst-T", type=int, default=MNIST_LATENCIES["burst"])
+    parser.add_argument("--rate-input", default="constant", choices=["constant", "poisson"])
+    parser.add_argument("--T", type=int, default=20)
+    parser.add_argument("--tau", type=float, default=5.0)
+    parser.add_argument("--ef-start", type=int, default=10)
+    parser.add_argument("--models", nargs="+", default=["mnist_cnn"])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", help="also write the table to this CSV file")
+    args = parser.parse_args(argv)
+    devices = ["cpu", "cuda"] if args.device == "auto" and torch.cuda.is_available() else [
+        "cpu" if args.device == "auto" else args.device]
+    latencies = dict(rate_T=args.rate_T, phase_T=args.phase_T, burst_T=args.burst_T, T=args.T, tau=args.tau,
+                     ef_start=args.ef_start, rate_input=args.rate_input)
+    table = pd.concat([coding_timings(args.models, args.batch_size, device, args.repeats, **latencies)
+                       for device in devices], ignore_index=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+    if args.output:
+        table.to_csv(args.output, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
