@@ -26,7 +26,7 @@ import torch
 
 __all__ = ["ann_macs", "fan_out", "paper_operations", "synaptic_operations", "operations_table", "ADD_ONLY"]
 
-# codings whose spikes are all equal, so that a spike needs only additions
+# codings whose spikes are all equal, so that a spike needs only additions (names starting so)
 ADD_ONLY = ("rate",)
 
 
@@ -46,7 +46,7 @@ def fan_out(net, image_shape: Sequence[int]) -> np.ndarray:
 def _check_kind(kind: str) -> bool:
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"kind={kind!r} is not allowed: give the coding's name (e.g. 'rate', 'phase', 'T2FSNN')")
-    return kind.split("+")[0].lower() in ADD_ONLY
+    return kind.lower().startswith(ADD_ONLY)
 
 
 def paper_operations(kind: str, spikes: float) -> dict:

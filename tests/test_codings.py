@@ -277,6 +277,7 @@ def test_fan_out_and_operation_counts():
     # conv: 2 channels x 16 positions x 9 weights over 16 input neurons; fc: 24 synapses over 32 neurons
     assert fan_out(net, (1, 4, 4)).tolist() == pytest.approx([18.0, 0.75])
     assert paper_operations("rate", 10) == {"mult": 0.0, "add": 10.0}
+    assert paper_operations("rate (Poisson input)", 10)["mult"] == 0.0
     assert paper_operations("T2FSNN+GO+EF", 10) == {"mult": 10.0, "add": 10.0}
     assert synaptic_operations("burst", [2, 4], [18.0, 0.75]) == {"mult": 39.0, "add": 39.0}
     assert synaptic_operations("rate", [0, 4], [18.0, 0.75], analog_input_steps=5, input_macs=288) == \
