@@ -68,8 +68,10 @@ class TTFSConfig:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return (float(value),)
         try:
+            if isinstance(value, (str, bytes)):
+                raise TypeError
             values = tuple(float(v) for v in value)
-        except TypeError:
+        except (TypeError, ValueError):
             raise ValueError(f"{name}={value!r} is not allowed: give a number or one number per spiking layer") from None
         if not values:
             raise ValueError(f"{name}=() is not allowed: give a number or one number per spiking layer")

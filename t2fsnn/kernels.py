@@ -21,7 +21,9 @@ __all__ = [
 
 
 def _as_tensor(x, dtype=torch.float64):
-    return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=dtype)
+    if isinstance(x, torch.Tensor):
+        return x if x.is_floating_point() else x.to(dtype)
+    return torch.as_tensor(x, dtype=dtype)
 
 
 def kernel(t, tau, td):
@@ -53,7 +55,7 @@ def decode(step, tau, td, theta0: float = 1.0):
     The decoded value is the threshold that was crossed, ``theta0 * eps(step)``;
     a step of ``-1`` (no spike) decodes to 0.
     """
-    step_t = _as_tensor(step)
+    step_t = torch.as_tensor(step)
     value = theta0 * kernel(step_t.clamp_min(0), tau, td)
     return torch.where(step_t >= 0, value, torch.zeros_like(value))
 
@@ -82,15 +84,36 @@ def threshold_table(T: int, tau: float, td: float, theta0: float = 1.0, *, dtype
     return table.to(dtype=dtype, device=device)
 
 
-def first_crossing(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """First index ``k`` with ``u >= table[k]`` for a decreasing ``table``; ``-1`` if none.
+def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for an int64 index tensor of any shape (flat ``index_select`` is the fast path)."""
+    return table.index_select(0, index.reshape(-1)).view(index.shape)
 
-    Because the table decreases, that index equals the number of entries strictly
-    above ``u``. NaN potentials never fire.
+
+def crossing_steps(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """First index ``k`` with ``u >= table[k]`` for a decreasing geometric ``table``; ``T`` if none.
+
+    The closed form of Eq. 7 gives ``k`` to within one step; one comparison with
+    the neighbouring thresholds then makes it agree exactly with a step-by-step
+    comparison. NaN and non-positive potentials never fire.
     """
-    ascending = table.flip(0).contiguous()
-    # entries <= u in the ascending table; entries above u = T - that count
-    at_or_below = torch.searchsorted(ascending, u.contiguous(), right=True)
-    step = table.numel() - at_or_below
-    fired = (step < table.numel()) & ~torch.isnan(u)
-    return torch.where(fired, step, torch.full_like(step, -1))
+    T = table.numel()
+    finite_steps = T > 1 and bool(table[-1] > 0) and bool(torch.isfinite(table[0]))
+    if not finite_steps:
+        # one-step windows or thresholds that underflow: count the thresholds above u
+        steps = T - torch.searchsorted(table.flip(0).contiguous(), u.contiguous(), right=True)
+        return torch.where(torch.isnan(u), torch.full_like(steps, T), steps)
+    inverse_tau = torch.log(table[0] / table[1])
+    estimate = (torch.log(table[0]) - torch.log(u.clamp_min(torch.finfo(u.dtype).tiny))) / inverse_tau
+    k = torch.nan_to_num(estimate.ceil_(), nan=float(T)).clamp_(0, T).long()
+    # guards: "the threshold before step 0" is +inf, "the threshold at step T" is -inf
+    inf = torch.full((1,), float("inf"), dtype=table.dtype, device=table.device)
+    guarded = torch.cat([inf, table, -inf])
+    k += (u < lookup(guarded, k + 1)).long()
+    k -= (u >= lookup(guarded, k)).long()
+    return k.clamp_(0, T)  # u = +inf meets the +inf guard
+
+
+def first_crossing(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """First index ``k`` with ``u >= table[k]`` for a decreasing ``table``; ``-1`` if none."""
+    steps = crossing_steps(u, table)
+    return torch.where(steps < table.numel(), steps, torch.full_like(steps, -1))

@@ -162,6 +162,7 @@ def train_or_load(
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         rows = state["rows"]
         if progress:
             tqdm.write(f"resuming training after epoch {len(rows)}")
@@ -190,6 +191,7 @@ def train_or_load(
         if epoch < epochs:
             cache.atomic_save({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(),
                                "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                               "torch_rng": torch.get_rng_state(),
                                "rows": rows}, partial)
         if progress:
             tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.4f}, test accuracy {test_acc:.2f}%")

@@ -11,16 +11,21 @@ Timing conventions (shared by both engines, see the book's primer):
   every presynaptic spike received so far (Eq. 8) and routing (pooling) is
   applied to ``X``. Because every neuron fires at most once, both engines build
   identical ``X`` tensors, so they compare identical potentials.
+
+Inside this module a local step equal to ``T`` means "no spike" (it indexes the
+0 appended to every threshold table); public results use ``-1``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import TTFSConfig
-from ..kernels import first_crossing, threshold_table
+from ..kernels import crossing_steps, lookup, threshold_table
 from . import register
 from .result import SimulationResult
 
@@ -30,59 +35,88 @@ __all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_s
 _STACK_BUDGET = 2 ** 25
 
 
-def _tables(net, cfg: TTFSConfig, like: torch.Tensor) -> list[torch.Tensor]:
-    """Per spiking layer: thresholds of steps 0..T-1 followed by 0, the value of 'no spike'."""
-    taus, tds = cfg.per_layer(net.num_spiking_layers)
+def _layer_table(cfg: TTFSConfig, tau: float, td: float, like: torch.Tensor) -> torch.Tensor:
+    """Thresholds of local steps 0..T-1 followed by 0, the decoded value of 'no spike'."""
     zero = torch.zeros(1, dtype=like.dtype, device=like.device)
-    return [
-        torch.cat([threshold_table(cfg.T, tau, td, cfg.theta0, dtype=like.dtype, device=like.device), zero])
-        for tau, td in zip(taus, tds)
-    ]
+    return torch.cat([threshold_table(cfg.T, tau, td, cfg.theta0, dtype=like.dtype, device=like.device), zero])
 
 
-def _decoded(steps: torch.Tensor, table: torch.Tensor, upto: int | None = None) -> torch.Tensor:
-    """Decoded values of local spike steps (``-1`` indexes the trailing 0), optionally only steps <= upto."""
-    if upto is not None:
-        steps = torch.where(steps <= upto, steps, torch.full_like(steps, -1))
-    return table[steps]
+def _tables(net, cfg: TTFSConfig, like: torch.Tensor) -> list[torch.Tensor]:
+    taus, tds = cfg.per_layer(net.num_spiking_layers)
+    return [_layer_table(cfg, tau, td, like) for tau, td in zip(taus, tds)]
 
 
-def _stacked(block, steps: torch.Tensor, table: torch.Tensor, cutoffs: list[int]) -> torch.Tensor:
-    """``block(X_{<=m})`` for every ``m`` in ``cutoffs``: [len(cutoffs), B, ...]."""
-    per_image = max(1, steps[0].numel())
-    chunk = max(1, _STACK_BUDGET // (per_image * max(1, len(steps))))
+def _public(steps: torch.Tensor, T: int) -> torch.Tensor:
+    return torch.where(steps < T, steps, torch.full_like(steps, -1))
+
+
+def _internal(steps: torch.Tensor, T: int) -> torch.Tensor:
+    return torch.where(steps >= 0, steps, torch.full_like(steps, T))
+
+
+def _route_steps(block, steps: torch.Tensor, T: int):
+    """Apply the block's leading max-pools and flattens to spike steps instead of values.
+
+    The kernel decreases, so the largest decoded value of a window is its earliest
+    spike: max-pooling values equals min-pooling steps, done once for all cutoffs.
+    Returns the routed steps and the routing modules still to apply to values.
+    """
+    modules = list(block.routing)
+    position = 0
+    while position < len(modules) and isinstance(modules[position], (nn.MaxPool2d, nn.Flatten)):
+        module = modules[position]
+        if isinstance(module, nn.MaxPool2d):
+            steps = (-module(-steps.to(torch.float32))).clamp_(max=T).long()  # padding counts as no spike
+        else:
+            steps = module(steps)
+        position += 1
+    return steps, modules[position:]
+
+
+def _integrate(block, routed: torch.Tensor, rest: list, table: torch.Tensor) -> torch.Tensor:
+    """Membrane potentials from routed spike steps: remaining (linear) routing, then the synapse."""
+    values = lookup(table, routed)
+    for module in rest:
+        values = module(values)
+    return block.synapse(values)
+
+
+def _stacked(block, routed: torch.Tensor, rest: list, table: torch.Tensor, cutoffs: list[int], T: int) -> torch.Tensor:
+    """Potentials with only the spikes up to each step in ``cutoffs``: [len(cutoffs), B, ...]."""
+    per_cutoff = max(1, routed.numel())
+    chunk = max(1, _STACK_BUDGET // per_cutoff)
     outputs = []
     for start in range(0, len(cutoffs), chunk):
-        part = cutoffs[start:start + chunk]
-        inputs = torch.cat([_decoded(steps, table, m) for m in part])
-        outputs.append(block(inputs).unflatten(0, (len(part), len(steps))))
+        part = torch.tensor(cutoffs[start:start + chunk], device=routed.device)
+        cut = part.view((-1,) + (1,) * routed.dim())
+        arrived = torch.where(routed.unsqueeze(0) <= cut, routed.unsqueeze(0), T)
+        potentials = _integrate(block, arrived.flatten(0, 1), rest, table)
+        outputs.append(potentials.unflatten(0, (len(part), len(routed))))
     return torch.cat(outputs)
 
 
 def _fire_steps(block, prev_steps, prev_table, table, T: int, s: int) -> torch.Tensor:
-    """Local fire steps of one layer given its inputs' local spike steps (-1 = no spike)."""
-    thresholds = table[:T]
-    full = block(_decoded(prev_steps, prev_table))
-    steps = first_crossing(full, thresholds)
-    # local steps 0 .. s-... see inputs up to step s+k of the previous layer only
+    """Local fire steps of one layer (``T`` = none) from its inputs' local steps."""
+    routed, rest = _route_steps(block, prev_steps, T)
+    steps = crossing_steps(_integrate(block, routed, rest, prev_table), table[:T])
+    # with early firing, local steps 0 .. partial-1 see the inputs up to step s+k only
     partial = max(0, T - 1 - s)
     if partial == 0:
         return steps
-    late = torch.where(steps >= 0, steps.clamp_min(partial), steps)
-    potentials = _stacked(block, prev_steps, prev_table, [s + k for k in range(partial)])
+    late = steps.clamp_min(partial)
+    potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
     shape = (partial,) + (1,) * (potentials.dim() - 1)
-    crossed = potentials >= thresholds[:partial].reshape(shape)
-    any_crossed = crossed.any(0)
-    first = crossed.to(torch.uint8).argmax(0)  # first True along the step axis
-    return torch.where(any_crossed, first, late)
+    crossed = potentials >= table[:partial].reshape(shape)
+    first = crossed.to(torch.uint8).argmax(0)  # first step that crossed, 0 if none did
+    return torch.where(crossed.any(0), first, late)
 
 
 def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
-    """Assemble the result from local fire steps and the output potential at each window step."""
+    """Assemble the result from local fire steps (``T`` = none) and the output potential of each window step."""
     L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
     latency = cfg.latency(L)
-    spike_times = [torch.where(k >= 0, k + l * s, k) for l, k in enumerate(steps)]
-    per_layer = torch.stack([(k >= 0).flatten(1).sum(1) for k in steps], 1)
+    spike_times = [torch.where(k < T, k + l * s, torch.full_like(k, -1)) for l, k in enumerate(steps)]
+    per_layer = torch.stack([(k < T).flatten(1).sum(1) for k in steps], 1)
     predictions_over_time = torch.full((latency, batch), -1, dtype=torch.long, device=per_layer.device)
     predictions_over_time[(L - 1) * s:] = potentials_over_window.argmax(-1)
     return SimulationResult(
@@ -99,22 +133,26 @@ def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
 @torch.no_grad()
 def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
     """Spike steps in closed form per layer; partial sums only where early firing needs them."""
+    T = cfg.T
     tables = _tables(net, cfg, x)
-    steps = [first_crossing(x, tables[0][:cfg.T])]
-    layers = range(1, net.num_spiking_layers)
-    for l in tqdm(layers, desc="layers", disable=not progress, leave=False):
-        steps.append(_fire_steps(net.blocks[l - 1], steps[-1], tables[l - 1], tables[l], cfg.T, cfg.stride))
-    window = _stacked(net.blocks[-1], steps[-1], tables[-1], list(range(cfg.T)))
+    steps = [crossing_steps(x, tables[0][:T])]
+    for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
+        steps.append(_fire_steps(net.blocks[l - 1], steps[-1], tables[l - 1], tables[l], T, cfg.stride))
+    routed, rest = _route_steps(net.blocks[-1], steps[-1], T)
+    window = _stacked(net.blocks[-1], routed, rest, tables[-1], list(range(T)), T)
     return _result(net, cfg, steps, window, len(x))
 
 
-@torch.no_grad()
-def simulate_clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
-    """The reference: every step, every active layer integrates and compares with its threshold."""
+def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
+           observe: Optional[Callable] = None) -> SimulationResult:
+    """The reference loop: every step, every active layer integrates and compares with its threshold.
+
+    ``observe(t, membranes, output)`` is called after each step, for recording.
+    """
     L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
     tables = _tables(net, cfg, x)
     shapes = [a.shape[1:] for a in net.activations(x[:1])]
-    steps = [torch.full((len(x),) + tuple(shape), -1, dtype=torch.long, device=x.device) for shape in shapes]
+    steps = [torch.full((len(x),) + tuple(shape), T, dtype=torch.long, device=x.device) for shape in shapes]
     traces = [torch.zeros((len(x),) + tuple(shape), dtype=x.dtype, device=x.device) for shape in shapes]
     membranes: list = [x] + [None] * (L - 1)
     outputs = []
@@ -124,17 +162,21 @@ def simulate_clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
                 membranes[l] = net.blocks[l - 1](traces[l - 1])
             k = t - l * s
             if 0 <= k < T:  # fire phase: compare with the dynamic threshold
-                fire = (steps[l] < 0) & (membranes[l] >= tables[l][k])
-                steps[l] = torch.where(fire, torch.full_like(steps[l], k), steps[l])
+                fire = (steps[l] == T) & (membranes[l] >= tables[l][k])
+                steps[l] = torch.where(fire, k, steps[l])
                 traces[l] = torch.where(fire, tables[l][k], traces[l])
-        if t >= (L - 1) * s:
-            outputs.append(net.blocks[-1](traces[L - 1]))
+        output = net.blocks[-1](traces[L - 1]) if t >= (L - 1) * s else None
+        if output is not None:
+            outputs.append(output)
+        if observe is not None:
+            observe(t, membranes, output)
     return _result(net, cfg, steps, torch.stack(outputs), len(x))
 
 
-def _layer_table(cfg: TTFSConfig, tau: float, td: float, like: torch.Tensor) -> torch.Tensor:
-    zero = torch.zeros(1, dtype=like.dtype, device=like.device)
-    return torch.cat([threshold_table(cfg.T, tau, td, cfg.theta0, dtype=like.dtype, device=like.device), zero])
+@torch.no_grad()
+def simulate_clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
+    """The clock-driven reference engine."""
+    return _clock(net, x, cfg, progress)
 
 
 @torch.no_grad()
@@ -154,9 +196,10 @@ def layer_fire_steps(net, cfg: TTFSConfig, layer: int, inputs: torch.Tensor) -> 
     like = torch.empty(0, dtype=dtype, device=inputs.device)
     table = _layer_table(cfg, taus[layer], tds[layer], like)
     if layer == 0:
-        return first_crossing(inputs.to(dtype), table[:cfg.T])
+        return _public(crossing_steps(inputs.to(dtype), table[:cfg.T]), cfg.T)
     prev_table = _layer_table(cfg, taus[layer - 1], tds[layer - 1], like)
-    return _fire_steps(net.blocks[layer - 1], inputs, prev_table, table, cfg.T, cfg.stride)
+    steps = _fire_steps(net.blocks[layer - 1], _internal(inputs, cfg.T), prev_table, table, cfg.T, cfg.stride)
+    return _public(steps, cfg.T)
 
 
 @torch.no_grad()
@@ -172,7 +215,7 @@ def _run(net, x, cfg, engine: str = "exact", progress: bool = False) -> Simulati
     if engine not in ("exact", "clock"):
         raise ValueError(f"engine={engine!r} is not allowed: choose 'exact' or 'clock'")
     cfg.per_layer(net.num_spiking_layers)  # checks the per-layer lengths before any work
-    x = x.to(next(net.parameters()).dtype) if x.dtype != next(net.parameters()).dtype else x
+    x = x.to(next(net.parameters()).dtype)
     run = simulate_exact if engine == "exact" else simulate_clock
     return run(net, x, cfg, progress=progress)
 
@@ -211,45 +254,35 @@ def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None =
     """
     if max_neurons is not None and (not isinstance(max_neurons, int) or max_neurons < 1):
         raise ValueError(f"max_neurons={max_neurons!r} is not allowed: give None or an integer >= 1")
+    L = net.num_spiking_layers
     if layers is not None:
         layers = list(layers)
-        bad = [l for l in layers if not isinstance(l, int) or not 0 <= l <= net.num_spiking_layers]
+        bad = [l for l in layers if not isinstance(l, int) or not 0 <= l <= L]
         if bad:
-            raise ValueError(f"layers={layers!r} is not allowed: give indices 0 .. {net.num_spiking_layers} "
+            raise ValueError(f"layers={layers!r} is not allowed: give indices 0 .. {L} "
                              f"(spiking layers, input first, then the output layer)")
-    cfg.per_layer(net.num_spiking_layers)
-    dtype = next(net.parameters()).dtype
-    x = x.to(dtype)
-    L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
+    cfg.per_layer(L)
+    x = x.to(next(net.parameters()).dtype)
+    T, s = cfg.T, cfg.stride
     latency = cfg.latency(L)
-    tables = _tables(net, cfg, x)
-    shapes = [a.shape[1:] for a in net.activations(x[:1])]
-    steps = [torch.full((len(x),) + tuple(shape), -1, dtype=torch.long, device=x.device) for shape in shapes]
-    traces = [torch.zeros((len(x),) + tuple(shape), dtype=x.dtype, device=x.device) for shape in shapes]
-    membranes: list = [x] + [None] * (L - 1)
-    out_size = net.blocks[-1](traces[L - 1][:1]).flatten(1).shape[1]
-    sizes = [int(torch.Size(shape).numel()) for shape in shapes] + [out_size]
+    activations = net.activations(x[:1])
+    sizes = [a[0].numel() for a in activations] + [net.blocks[-1](activations[-1]).shape[1]]
     kept = [n if max_neurons is None else min(n, max_neurons) for n in sizes]
     kept = [n if layers is None or l in layers else 0 for l, n in enumerate(kept)]
     recorded = [torch.full((latency, len(x), n), float("nan"), dtype=x.dtype, device=x.device) for n in kept]
     thresholds = torch.full((latency, L), float("nan"), dtype=torch.float64)
-    outputs = []
-    for t in range(latency):
-        for l in range(L):
-            if l > 0 and t >= (l - 1) * s:
-                membranes[l] = net.blocks[l - 1](traces[l - 1])
-            if membranes[l] is not None:
-                recorded[l][t] = membranes[l].flatten(1)[:, :kept[l]]
-            k = t - l * s
-            if 0 <= k < T:
-                thresholds[t, l] = float(tables[l][k])
-                fire = (steps[l] < 0) & (membranes[l] >= tables[l][k])
-                steps[l] = torch.where(fire, torch.full_like(steps[l], k), steps[l])
-                traces[l] = torch.where(fire, tables[l][k], traces[l])
-        if t >= (L - 1) * s:
-            outputs.append(net.blocks[-1](traces[L - 1]))
-            recorded[L][t] = outputs[-1].flatten(1)[:, :kept[L]]
-    result = _result(net, cfg, steps, torch.stack(outputs), len(x))
+    tables = _tables(net, cfg, x)
+    for l in range(L):
+        thresholds[l * s:l * s + T, l] = tables[l][:T].double().cpu()
+
+    def observe(t, membranes, output):
+        for l, membrane in enumerate(membranes):
+            if membrane is not None:
+                recorded[l][t] = membrane.flatten(1)[:, :kept[l]]
+        if output is not None:
+            recorded[L][t] = output.flatten(1)[:, :kept[L]]
+
+    result = _clock(net, x, cfg, observe=observe)
     return ClockTrace(result, recorded, thresholds, list(net.layer_names) + [net.output_name], T, s)
 
 

@@ -1,0 +1,42 @@
+"""Engine speed as ratios to one converted-ANN forward pass on the same batch.
+
+    python benchmarks/benchmark.py [--batch-size 256] [--device auto|cpu|cuda] [--output results.csv]
+
+Runs on the CPU, and on CUDA as well when a GPU is present and --device is auto.
+"""
+import argparse
+import sys
+
+import pandas as pd
+import torch
+
+from t2fsnn.benchmark import default_methods, engine_timings
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--models", nargs="+", default=["mnist_cnn", "vgg_small"])
+    parser.add_argument("--T", type=int, default=20)
+    parser.add_argument("--tau", type=float, default=5.0)
+    parser.add_argument("--ef-start", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-clock", action="store_true", help="skip the clock-driven reference")
+    parser.add_argument("--output", help="also write the table to this CSV file")
+    args = parser.parse_args(argv)
+    devices = ["cpu", "cuda"] if args.device == "auto" and torch.cuda.is_available() else [
+        "cpu" if args.device == "auto" else args.device]
+    methods = default_methods(T=args.T, tau=args.tau, ef_start=args.ef_start, clock=not args.no_clock)
+    table = pd.concat([
+        engine_timings(args.models, args.batch_size, device, methods, repeats=args.repeats) for device in devices
+    ], ignore_index=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+    if args.output:
+        table.to_csv(args.output, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
