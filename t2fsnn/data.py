@@ -282,8 +282,14 @@ def _ensure_files(name: str, root: Path, split: str) -> None:
         raise _not_found(name, root, missing, specs, "the download did not produce these files")
 
 
+_WARNED: set = set()
+
+
 def _warn_mismatch(name: str, mismatched: List[Path]) -> None:
-    if mismatched:
+    """Warn (once per process for the same files) that a copy's checksums differ."""
+    key = (name, tuple(str(p) for p in mismatched))
+    if mismatched and key not in _WARNED:
+        _WARNED.add(key)
         warnings.warn(
             f"dataset {name!r}: checksums differ from the registered ones for "
             + ", ".join(str(p) for p in mismatched)
