@@ -338,9 +338,12 @@ def spike_time_histograms(evaluations, title: Optional[str] = None):
                 if first >= 0:
                     ax.axvline(first, color="orange", linewidth=2)
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        rows = math.ceil(len(ev.layer_names) / 6)
+        ax.set_ylim(low, high * 10 ** (1.0 + rows))  # room for the legend above the bars
         ax.set_ylabel("spikes per image")
         ax.set_title(f"{label}: latency {ev.latency} steps, {ev.spikes_per_image:.0f} spikes per image", fontsize=10)
-        ax.legend(fontsize=8, ncol=len(ev.layer_names), loc="upper right")
+        ax.legend(fontsize=8, ncol=min(6, len(ev.layer_names)), loc="upper right")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlim(-0.5, latency - 0.5)
     axes[-1, 0].set_xlabel("global time step (orange: first spike of each layer)")
