@@ -20,7 +20,7 @@ from t2fsnn import BurstConfig, PhaseConfig, RateConfig, TTFSConfig
 from t2fsnn.benchmark import engine_timings
 
 # latencies (steps) measured on full MNIST (mnist_cnn, 10,000 test images)
-MNIST_LATENCIES = {"rate": 200, "phase": 24, "burst": 40}
+MNIST_LATENCIES = {"rate": 27, "phase": 6, "burst": 73}
 
 
 def coding_methods(rate_T: int = MNIST_LATENCIES["rate"], phase_T: int = MNIST_LATENCIES["phase"],

@@ -102,10 +102,11 @@ def main(argv=None) -> int:
 
     cfg = TTFSConfig(T=args.T, tau=args.tau)
     t0 = time.time()
+    # kernel optimization on the CPU (cheap: a few layers' spike times per mini-batch)
+    cfg_go, history = net.optimize_kernels(x_train[:args.go_images], cfg, steps=args.go_steps,
+                                           lr=args.go_lr, batch_size=args.go_batch_size, seed=0,
+                                           max_target=args.go_max_target, use_cache=False)
     net_dev = net.to(device)
-    cfg_go, history = net_dev.optimize_kernels(x_train[:args.go_images].to(device), cfg, steps=args.go_steps,
-                                               lr=args.go_lr, batch_size=args.go_batch_size, seed=0,
-                                               max_target=args.go_max_target, use_cache=False)
     print(f"GO: {time.time() - t0:.1f} s, tau={cfg_go.tau}, td={cfg_go.td}", flush=True)
     configs = {**comparison.baseline_configs(args.rate_T, args.phase_T, args.burst_T),
                **comparison.t2fsnn_variants(cfg, cfg_go, args.ef_start)}
