@@ -102,14 +102,18 @@ def crossing_steps(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         # one-step windows or thresholds that underflow: count the thresholds above u
         steps = T - torch.searchsorted(table.flip(0).contiguous(), u.contiguous(), right=True)
         return torch.where(torch.isnan(u), torch.full_like(steps, T), steps)
-    inverse_tau = torch.log(table[0] / table[1])
-    estimate = (torch.log(table[0]) - torch.log(u.clamp_min(torch.finfo(u.dtype).tiny))) / inverse_tau
-    k = torch.nan_to_num(estimate.ceil_(), nan=float(T)).clamp_(0, T).long()
-    # guards: "the threshold before step 0" is +inf, "the threshold at step T" is -inf
+    tau = float(1.0 / torch.log(table[0] / table[1]))
+    log_first = float(torch.log(table[0]))
+    # in-place arithmetic: these tensors are as large as a layer's output
+    estimate = torch.log(u.clamp_min(torch.finfo(u.dtype).tiny))  # NaN stays NaN, u <= 0 -> far future
+    estimate.sub_(log_first).mul_(-tau).ceil_().nan_to_num_(nan=float(T)).clamp_(0, T)
+    k = estimate.to(torch.int32)
+    # at_step[k] is the threshold of step k (-inf for "no spike"), before_step[k] that of step k-1 (+inf for k = 0)
     inf = torch.full((1,), float("inf"), dtype=table.dtype, device=table.device)
-    guarded = torch.cat([inf, table, -inf])
-    k += (u < lookup(guarded, k + 1)).long()
-    k -= (u >= lookup(guarded, k)).long()
+    at_step, before_step = torch.cat([table, -inf]), torch.cat([inf, table])
+    k.add_(u < lookup(at_step, k))
+    k.sub_((u >= lookup(before_step, k)).to(torch.int32))
+    k = k.long()
     return k.clamp_(0, T)  # u = +inf meets the +inf guard
 
 

@@ -61,3 +61,21 @@ def test_threshold_table_strictly_decreasing():
     table = kernels.threshold_table(30, 4.0, -2.0)
     assert torch.all(table[1:] < table[:-1])
     assert kernels.first_crossing(torch.tensor([table[3].item()]), table).item() == 3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("tau,td,T,theta0", [(5, 0, 20, 1.0), (2, -1, 20, 0.3), (18, 3, 20, 1.0), (20, -4, 80, 1.0),
+                                             (1, 0, 1, 1.0), (1e-3, 0, 3, 1.0), (0.5, 0, 400, 1.0)])
+def test_first_crossing_equals_stepwise_comparison(dtype, tau, td, T, theta0):
+    """The closed form with correction matches comparing u with every threshold, ties and edges included."""
+    table = kernels.threshold_table(T, tau, td, theta0, dtype=dtype)
+    u = torch.cat([
+        torch.rand(20000, generator=torch.Generator().manual_seed(T), dtype=dtype) * 1.5 - 0.1,
+        table,  # exactly on a threshold
+        table.nextafter(torch.full_like(table, 10.0)),
+        table.nextafter(torch.zeros_like(table)),
+        torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0], dtype=dtype),
+    ])
+    crossed = u[:, None] >= table[None, :]
+    stepwise = torch.where(crossed.any(1), crossed.to(torch.uint8).argmax(1), torch.full((len(u),), -1))
+    assert torch.equal(kernels.first_crossing(u, table), stepwise)

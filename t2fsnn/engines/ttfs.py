@@ -88,10 +88,11 @@ def _stacked(block, routed: torch.Tensor, rest: list, table: torch.Tensor, cutof
     outputs = []
     for start in range(0, len(cutoffs), chunk):
         part = torch.tensor(cutoffs[start:start + chunk], device=routed.device)
-        cut = part.view((-1,) + (1,) * routed.dim())
-        arrived = torch.where(routed.unsqueeze(0) <= cut, routed.unsqueeze(0), T)
-        potentials = _integrate(block, arrived.flatten(0, 1), rest, table)
-        outputs.append(potentials.unflatten(0, (len(part), len(routed))))
+        arrived = routed.unsqueeze(0) <= part.view((-1,) + (1,) * routed.dim())
+        values = torch.where(arrived, lookup(table, routed).unsqueeze(0), 0.0).flatten(0, 1)
+        for module in rest:
+            values = module(values)
+        outputs.append(block.synapse(values).unflatten(0, (len(part), len(routed))))
     return torch.cat(outputs)
 
 
