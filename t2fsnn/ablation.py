@@ -44,11 +44,11 @@ def ablation_configs(cfg: TTFSConfig, optimized: TTFSConfig, ef_start: Optional[
 
 
 def run_ablation(net, images: torch.Tensor, labels: torch.Tensor, configs: Mapping[str, TTFSConfig],
-                 batch_size: int = 256, progress: bool = False) -> dict[str, Evaluation]:
-    """``metrics.evaluate`` for each configuration (same images, same engine)."""
+                 batch_size: int = 256, device="cpu", progress: bool = False) -> dict[str, Evaluation]:
+    """``metrics.evaluate`` for each configuration (same images, same engine, same device)."""
     if not configs:
         raise ValueError("configs is empty: give at least one configuration")
-    return {name: evaluate(net, images, labels, cfg, batch_size=batch_size, progress=progress)
+    return {name: evaluate(net, images, labels, cfg, batch_size=batch_size, device=device, progress=progress)
             for name, cfg in configs.items()}
 
 
@@ -83,7 +83,8 @@ def first_spike_profile(net, images: torch.Tensor, cfg: TTFSConfig, batch_size: 
     first_count = np.zeros(L)
     spikes = np.zeros(L)
     for start in range(0, len(images), batch_size):
-        steps = local_fire_steps(net, images[start:start + batch_size].float(), cfg)
+        x = images[start:start + batch_size].float().to(next(net.parameters()).device)
+        steps = local_fire_steps(net, x, cfg)
         for layer, t in enumerate(steps):
             flat = t.flatten(1)
             fired = flat >= 0

@@ -193,7 +193,7 @@ def activation_range(z_bar: torch.Tensor, min_percentile: float = 2.0, max_perce
             raise ValueError(f"{name}={value!r} is not allowed: it must be a percentile in [0, 100]")
     flat = z_bar.detach().flatten(1).double()
     positive = torch.where(flat > 0, flat, torch.full_like(flat, float("nan")))
-    q = torch.tensor([min_percentile / 100.0, max_percentile / 100.0], dtype=torch.float64)
+    q = torch.tensor([min_percentile / 100.0, max_percentile / 100.0], dtype=torch.float64, device=flat.device)
     low, high = torch.nanquantile(positive, q, dim=1)
     return low, high
 
@@ -347,7 +347,7 @@ def optimize_kernels(
         raise ValueError(f"max_target={max_target!r} is not allowed: choose one of {', '.join(MAX_TARGETS)}")
     L = net.num_spiking_layers
     taus, tds = (list(v) for v in cfg.per_layer(L))
-    expected = tuple(net.activations(images[:1])[0].shape[1:])
+    expected = tuple(net.activations(images[:1].to(next(net.parameters()).device))[0].shape[1:])
     if tuple(images.shape[1:]) != expected:
         raise ValueError(f"images of shape {tuple(images.shape[1:])} do not fit the network (expects {expected})")
 
@@ -365,7 +365,8 @@ def optimize_kernels(
         stored = cache.safe_load(path)
         return _config(cfg, stored["tau"], stored["td"]), pd.DataFrame(stored["history"])
 
-    # --- mini-batch gradient descent, layer by layer
+    # --- mini-batch gradient descent, layer by layer (on the device that holds the network)
+    device = next(net.parameters()).device
     names = list(net.layer_names)
     generator = torch.Generator().manual_seed(seed)
     batch = min(batch_size, len(images))
@@ -374,7 +375,7 @@ def optimize_kernels(
     for step in tqdm(range(1, steps + 1), desc="kernel optimization", disable=not progress, leave=False):
         if cursor + batch > len(images):
             order, cursor = torch.randperm(len(images), generator=generator), 0
-        x = images[order[cursor:cursor + batch]].float()
+        x = images[order[cursor:cursor + batch]].float().to(device)
         cursor += batch
         truth = net.activations(x)
         inputs = x
