@@ -69,6 +69,7 @@ def activation_histograms(
         ax.text(
             0.97, 0.95, f"zero: {zero_share:.1f}%\n>1: {above:.2f}%",
             transform=ax.transAxes, ha="right", va="top", fontsize=8,
+            bbox=dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5),
         )
     for j in range(n, nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
