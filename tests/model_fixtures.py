@@ -4,7 +4,8 @@ import torch
 
 from t2fsnn import convert
 from t2fsnn.data import load
-from t2fsnn.training import dataset_tensors, train_or_load
+from t2fsnn.data import to_tensors
+from t2fsnn.training import train_or_load
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +18,6 @@ def trained_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_mnist(trained_model):
     """(converted network, 64 test images, their labels)."""
-    train_images, _ = dataset_tensors(load("mnist_subset", "train"), 500)
-    images, labels = dataset_tensors(load("mnist_subset", "test"), 64)
+    train_images, _ = to_tensors(load("mnist_subset", "train"), 500)
+    images, labels = to_tensors(load("mnist_subset", "test"), 64)
     return convert(trained_model.model, train_images), images, labels

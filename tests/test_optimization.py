@@ -10,7 +10,7 @@ from t2fsnn import optimization as go
 from t2fsnn.data import load
 from t2fsnn.engines.ttfs import layer_fire_steps, local_fire_steps
 from t2fsnn.kernels import encode
-from t2fsnn.training import dataset_tensors
+from t2fsnn.data import to_tensors
 from model_fixtures import trained_model, trained_mnist  # noqa: F401
 
 
@@ -166,7 +166,7 @@ def test_bad_images_and_config_are_refused():
 @pytest.fixture(scope="module")
 def setting(trained_mnist):
     net, test_images, _ = trained_mnist
-    train_images, _ = dataset_tensors(load("mnist_subset", "train"), 600)
+    train_images, _ = to_tensors(load("mnist_subset", "train"), 600)
     return net, train_images
 
 
