@@ -14,7 +14,7 @@ from .config import TTFSConfig
 from .conversion import convert
 from .training import resolve_device
 
-__all__ = ["time_call", "engine_timings", "default_methods"]
+__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs"]
 
 INPUT_SHAPES = {"mnist_cnn": (1, 28, 28), "vgg_small": (3, 32, 32), "vgg16": (3, 32, 32)}
 
@@ -48,6 +48,20 @@ def default_methods(T: int = 20, tau: float = 5.0, td: float = 0.0, ef_start: in
             (f"T2FSNN+EF clock (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, td=td, ef_start=ef_start), "clock"),
         ]
     return methods
+
+
+def coding_methods(rate_T: int, phase_T: int, burst_T: int, T: int = 20, tau: float = 5.0, ef_start: int = 10,
+                   rate_input: str = "constant"):
+    """``[(label, config, engine)]`` for rate, phase and burst coding at the given latencies, and T2FSNN (+EF)."""
+    from .codings import BurstConfig, PhaseConfig, RateConfig
+
+    return [
+        (f"rate ({rate_input} input), {rate_T} steps", RateConfig(T=rate_T, input=rate_input), "clock"),
+        (f"phase, {phase_T} steps", PhaseConfig(T=phase_T), "clock"),
+        (f"burst, {burst_T} steps", BurstConfig(T=burst_T), "clock"),
+        ("T2FSNN exact", TTFSConfig(T=T, tau=tau), "exact"),
+        (f"T2FSNN+EF exact (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, ef_start=ef_start), "exact"),
+    ]
 
 
 @torch.no_grad()
@@ -109,3 +123,16 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+
+
+def recorded_runs(folder=None) -> list[tuple[dict, pd.DataFrame]]:
+    """Benchmark tables recorded elsewhere (``benchmarks/results``), each with its provenance."""
+    import yaml
+    from pathlib import Path
+
+    folder = Path(folder) if folder else Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    index = folder / "runs.yml"
+    if not index.exists():
+        return []
+    runs = yaml.safe_load(index.read_text()) or []
+    return [(run, pd.read_csv(folder / run["file"])) for run in runs if (folder / run["file"]).exists()]

@@ -85,6 +85,11 @@ PARAMS: Dict[str, Param] = {
     "latency_tolerance": Param(float, "latency: steps until the accuracy stays within this many points of its final value", low=0),
     # run
     "device": Param(str, "compute device", choices=("auto", "cpu", "cuda")),
+    # speed measurements (notebook 08)
+    "benchmark_models": Param(str, "comma-separated models timed with every engine, the clock reference included"),
+    "benchmark_large_models": Param(str, "comma-separated models timed with the exact engines only (may be empty)"),
+    "benchmark_batch_size": Param(int, "images in the timed batch", low=1),
+    "benchmark_repeats": Param(int, "timed repetitions (the median is reported)", low=1),
     "profile": Param(str, "name of the profile that produced the run (recorded, not used for computation)"),
 }
 

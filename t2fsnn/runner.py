@@ -45,6 +45,7 @@ BOOK_NOTEBOOKS: List[str] = [
     "05_ablation",
     "06_inference_curves",
     "07_comparison",
+    "08_performance",
 ]
 
 
