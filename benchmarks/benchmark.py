@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import torch
 
-from t2fsnn.benchmark import default_methods, engine_timings
+from t2fsnn.benchmark import default_methods, engine_timings, report
 
 
 def main(argv=None) -> int:
@@ -31,10 +31,7 @@ def main(argv=None) -> int:
     table = pd.concat([
         engine_timings(args.models, args.batch_size, device, methods, repeats=args.repeats) for device in devices
     ], ignore_index=True)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        print(table.to_string(index=False))
-    if args.output:
-        table.to_csv(args.output, index=False)
+    report(table, args.output)
     return 0
 
 

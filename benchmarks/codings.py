@@ -7,8 +7,7 @@ Each coding is simulated for the latency it needs to reach its final accuracy (t
 defaults are the latencies measured on full MNIST with ``mnist_cnn``, see the book's
 chapter on the comparison of codings); T2FSNN runs its whole pipeline. ``ratio to ANN``
 is the time of the simulation divided by the time of one ANN forward pass on the same
-batch, on the same device, in the same run. ``benchmarks/benchmark.py`` can call
-:func:`coding_timings` to add these rows to its engine table.
+batch, on the same device, in the same run.
 """
 import argparse
 import sys
@@ -16,30 +15,10 @@ import sys
 import pandas as pd
 import torch
 
-from t2fsnn import BurstConfig, PhaseConfig, RateConfig, TTFSConfig
-from t2fsnn.benchmark import engine_timings
+from t2fsnn.benchmark import coding_methods, engine_timings, report
 
 # latencies (steps) measured on full MNIST (mnist_cnn, 10,000 test images)
 MNIST_LATENCIES = {"rate": 27, "phase": 6, "burst": 73}
-
-
-def coding_methods(rate_T: int = MNIST_LATENCIES["rate"], phase_T: int = MNIST_LATENCIES["phase"],
-                   burst_T: int = MNIST_LATENCIES["burst"], T: int = 20, tau: float = 5.0, ef_start: int = 10,
-                   rate_input: str = "constant"):
-    """``[(label, config, engine)]`` for rate, phase, burst and T2FSNN (+EF), each at its latency."""
-    return [
-        (f"rate ({rate_input} input), {rate_T} steps", RateConfig(T=rate_T, input=rate_input), "clock"),
-        (f"phase, {phase_T} steps", PhaseConfig(T=phase_T), "clock"),
-        (f"burst, {burst_T} steps", BurstConfig(T=burst_T), "clock"),
-        ("T2FSNN exact", TTFSConfig(T=T, tau=tau), "exact"),
-        (f"T2FSNN+EF exact (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, ef_start=ef_start), "exact"),
-    ]
-
-
-def coding_timings(models=("mnist_cnn",), batch_size: int = 256, device: str = "auto", repeats: int = 3,
-                   networks=None, **latencies) -> pd.DataFrame:
-    """One row per coding and model: ms per batch and per image, and the ratio to one ANN forward pass."""
-    return engine_timings(models, batch_size, device, coding_methods(**latencies), repeats=repeats, networks=networks)
 
 
 def main(argv=None) -> int:
@@ -61,12 +40,9 @@ def main(argv=None) -> int:
         "cpu" if args.device == "auto" else args.device]
     latencies = dict(rate_T=args.rate_T, phase_T=args.phase_T, burst_T=args.burst_T, T=args.T, tau=args.tau,
                      ef_start=args.ef_start, rate_input=args.rate_input)
-    table = pd.concat([coding_timings(args.models, args.batch_size, device, args.repeats, **latencies)
-                       for device in devices], ignore_index=True)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        print(table.to_string(index=False))
-    if args.output:
-        table.to_csv(args.output, index=False)
+    methods = coding_methods(**latencies)
+    report(pd.concat([engine_timings(args.models, args.batch_size, device, methods, repeats=args.repeats)
+                      for device in devices], ignore_index=True), args.output)
     return 0
 
 

@@ -14,7 +14,7 @@ from .config import TTFSConfig
 from .conversion import convert
 from .training import resolve_device
 
-__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs"]
+__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs", "report"]
 
 INPUT_SHAPES = {"mnist_cnn": (1, 28, 28), "vgg_small": (3, 32, 32), "vgg16": (3, 32, 32)}
 
@@ -123,6 +123,14 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+
+
+def report(table: pd.DataFrame, output=None) -> None:
+    """Print a timing table and, if ``output`` is given, write it as CSV."""
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+    if output:
+        table.to_csv(output, index=False)
 
 
 def recorded_runs(folder=None) -> list[tuple[dict, pd.DataFrame]]:
