@@ -104,12 +104,11 @@ def _fire_steps(block, prev_steps, prev_table, table, T: int, s: int) -> torch.T
     partial = max(0, T - 1 - s)
     if partial == 0:
         return steps
-    late = steps.clamp_min(partial)
+    first = steps.clamp_min(partial)  # crossings with the complete input happen no earlier than this
     potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
-    shape = (partial,) + (1,) * (potentials.dim() - 1)
-    crossed = potentials >= table[:partial].reshape(shape)
-    first = crossed.to(torch.uint8).argmax(0)  # first step that crossed, 0 if none did
-    return torch.where(crossed.any(0), first, late)
+    for k in reversed(range(partial)):  # latest first, so the earliest crossing is written last
+        first.masked_fill_(potentials[k] >= table[k], k)
+    return first
 
 
 def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
