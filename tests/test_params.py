@@ -109,3 +109,5 @@ def test_book_notebooks_declare_known_parameters_and_have_no_outputs(stem):
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert cell.get("outputs") == [] and cell.get("execution_count") is None, "commit notebooks without outputs"
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "record_run(" in code, "every book notebook records its run (t2fsnn.runner.record_run)"
