@@ -17,7 +17,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import cache
 from .codings import BurstConfig, PhaseConfig, RateConfig

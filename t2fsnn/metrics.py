@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["Evaluation", "evaluate", "normalized_energy", "ENERGY_PARAMETERS", "spike_time_counts"]
 

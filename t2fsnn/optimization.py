@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import cache
 from .config import TTFSConfig

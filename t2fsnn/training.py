@@ -9,7 +9,7 @@ from typing import Optional
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import cache, data, models
 

@@ -22,7 +22,7 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..engines.result import SimulationResult
 

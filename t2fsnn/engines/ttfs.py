@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..config import TTFSConfig
 from ..kernels import crossing_steps, lookup, threshold_table
