@@ -131,10 +131,10 @@ def _source_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def _cache_path(net, images, labels, cfg, engine: str, cache_root) -> Path:
+def _cache_path(net, images, labels, cfg, engine: str, cache_root, batch_size: int, device) -> Path:
     weights = _digest(*[v for _, v in sorted(net.state_dict().items())])
     spec = {"what": "coding-run", "config": type(cfg).__name__, "fields": asdict(cfg) if is_dataclass(cfg) else repr(cfg),
-            "engine": engine, "weights": weights, "images": _digest(images.float(), labels), "code": _source_version()}
+            "engine": engine, "batch_size": batch_size, "device": torch.device(device).type, "weights": weights, "images": _digest(images.float(), labels), "code": _source_version()}
     return Path(cache_root or cache.cache_dir()) / "codings" / f"{type(cfg).__name__}-{cache.cache_key(spec)}.pt"
 
 
@@ -151,24 +151,19 @@ def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optio
         raise ValueError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
-    path = _cache_path(net, images, labels, cfg, engine, cache_root) if use_cache else None
+    path = _cache_path(net, images, labels, cfg, engine, cache_root, batch_size, device) if use_cache else None
     if path is not None and path.exists():
         stored = cache.safe_load(path)
         return CodingRun(name=name or type(cfg).__name__, accuracy_over_time=stored["accuracy"].numpy(),
                          spikes_over_time=stored["spikes"].numpy(), num_images=int(stored["num_images"]),
                          layer_names=list(net.layer_names), config=cfg, extra={"from_cache": True})
     device = torch.device(device)
-    net = net.to(device)
-    correct = spikes = None
-    starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc=name or type(cfg).__name__, disable=not progress, leave=False):
-        x = images[start:start + batch_size].to(device)
-        y = labels[start:start + batch_size].to(device)
-        result = net.simulate(x, cfg, engine=engine, progress=progress and len(starts) == 1)
-        hits = (result.predictions_over_time == y[None]).sum(1).cpu().double()
-        per_step = _spikes_per_step(result)
-        correct = hits if correct is None else correct + hits
-        spikes = per_step if spikes is None else spikes + per_step
+    home = net.device
+    net.to(device)
+    try:
+        correct, spikes = _simulate_batches(net, images, labels, cfg, name, batch_size, device, engine, progress)
+    finally:
+        net.to(home)  # the caller's network stays where it was
     n = len(images)
     accuracy, cumulative = 100.0 * correct / n, spikes.cumsum(0) / n
     if path is not None:
@@ -182,6 +177,21 @@ def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optio
         config=cfg,
         extra={"from_cache": False},
     )
+
+
+def _simulate_batches(net, images, labels, cfg, name, batch_size, device, engine, progress):
+    """Correct predictions and spikes per step, summed over the batches."""
+    correct = spikes = None
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc=name or type(cfg).__name__, disable=not progress, leave=False):
+        x = images[start:start + batch_size].to(device)
+        y = labels[start:start + batch_size].to(device)
+        result = net.simulate(x, cfg, engine=engine, progress=progress and len(starts) == 1)
+        hits = (result.predictions_over_time == y[None]).sum(1).cpu().double()
+        per_step = _spikes_per_step(result)
+        correct = hits if correct is None else correct + hits
+        spikes = per_step if spikes is None else spikes + per_step
+    return correct, spikes
 
 
 def run_codings(net, images: torch.Tensor, labels: torch.Tensor, configs: Mapping[str, object], **options) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 import torch
 from torch import nn
@@ -130,14 +130,32 @@ class SpikingNetwork(nn.Module):
     last block is the output layer, which integrates but never fires.
     """
 
-    def __init__(self, blocks: list[Block], scales: list[float], percentile: float):
+    def __init__(self, blocks: list[Block], scales: list[float], percentile: float,
+                 input_shape: Optional[tuple[int, ...]] = None):
         super().__init__()
+        self.input_shape = None if input_shape is None else tuple(input_shape)
         self.blocks = blocks
         for index, block in enumerate(blocks):
             self.add_module(f"routing{index}", block.routing)
             self.add_module(f"synapse{index}", block.synapse)
         self.scales = scales
         self.percentile = percentile
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Images as the network expects them: floats in [0, 1] of ``input_shape``, on its device and dtype."""
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"images of type {type(x).__name__} are not allowed: give a tensor [B, C, H, W]")
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"images of shape {tuple(x.shape)} are not allowed: this network takes "
+                             f"[B, {', '.join(map(str, self.input_shape))}]")
+        if not x.is_floating_point():
+            raise ValueError(f"images of dtype {x.dtype} are not allowed: give floats in [0, 1] (e.g. uint8 / 255)")
+        weight = next(self.parameters())
+        return x.to(device=weight.device, dtype=weight.dtype)
 
     @property
     def num_spiking_layers(self) -> int:
@@ -172,7 +190,7 @@ class SpikingNetwork(nn.Module):
     def synaptic_operations(self, image_shape: tuple[int, ...]) -> list[tuple[int, int]]:
         """Per block: (multiply-accumulates of one ANN pass, neurons it feeds)."""
         counts = []
-        x = torch.zeros((1,) + tuple(image_shape))
+        x = torch.zeros((1,) + tuple(image_shape), device=self.device)
         for block in self.blocks:
             routed = block.routing(x)
             y = block.synapse(routed)
@@ -218,7 +236,7 @@ def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percen
     ``lambda_0 = 1`` for inputs already in [0, 1]. The output layer keeps the
     original logits.
     """
-    if not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
         raise ValueError(f"percentile={percentile!r} is not allowed: it must be in (0, 100]")
     was_training = model.training
     model.eval()
@@ -232,14 +250,15 @@ def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percen
 
     # percentile of each hidden layer's positive activations, before normalization
     collected: list[list[torch.Tensor]] = [[] for _ in blocks[:-1]]
-    seen = 0
+    seen, input_shape = 0, None
+    device = blocks[0].synapse.weight.device
     for batch in _iterate_batches(calibration):
-        a = batch.float()
+        a = batch.to(device=device, dtype=torch.float32)
         seen += len(a)
+        input_shape = tuple(a.shape[1:])
         for index, block in enumerate(blocks[:-1]):
             a = torch.relu(block(a))
-            positive = a[a > 0]
-            collected[index].append(positive)
+            collected[index].append(a[a > 0].cpu())
     if seen == 0:
         raise ValueError("calibration holds no images: pass a batch or loader of training images")
     scales = [1.0] + [_percentile(torch.cat(values), percentile) for values in collected]
@@ -249,4 +268,4 @@ def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percen
         block.synapse.weight.mul_(previous / current)
         if block.synapse.bias is not None:
             block.synapse.bias.div_(current)
-    return SpikingNetwork(blocks, scales, float(percentile))
+    return SpikingNetwork(blocks, scales, float(percentile), input_shape)

@@ -374,7 +374,9 @@ def to_tensors(dataset: Dataset, limit: Optional[int] = None) -> Tuple[torch.Ten
     much faster than iterating item by item; the result equals
     ``torch.stack([dataset[i][0] ...])``.
     """
-    n = len(dataset) if limit is None else min(int(limit), len(dataset))
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit={limit!r} is not allowed: give None or an integer >= 1")
+    n = len(dataset) if limit is None else min(limit, len(dataset))
     data = getattr(dataset, "data", None)
     targets = getattr(dataset, "targets", None)
     if data is not None and targets is not None:

@@ -70,7 +70,15 @@ def evaluate(net, images: torch.Tensor, labels: torch.Tensor, cfg, batch_size: i
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
     device = torch.device(device)
-    net = net.to(device)
+    home = net.device
+    net.to(device)
+    try:
+        return _evaluate(net, images, labels, cfg, batch_size, engine, device, progress)
+    finally:
+        net.to(home)  # the caller's network stays where it was
+
+
+def _evaluate(net, images, labels, cfg, batch_size, engine, device, progress) -> Evaluation:
     correct_over_time = None
     spikes_per_layer = None
     first_spike = None

@@ -347,9 +347,9 @@ def optimize_kernels(
         raise ValueError(f"max_target={max_target!r} is not allowed: choose one of {', '.join(MAX_TARGETS)}")
     L = net.num_spiking_layers
     taus, tds = (list(v) for v in cfg.per_layer(L))
-    expected = tuple(net.activations(images[:1].to(next(net.parameters()).device))[0].shape[1:])
-    if tuple(images.shape[1:]) != expected:
-        raise ValueError(f"images of shape {tuple(images.shape[1:])} do not fit the network (expects {expected})")
+    net.check_input(images[:1])  # shape and dtype, before any work
+    if cfg.theta0 != 1.0:
+        raise ValueError(f"theta0={cfg.theta0!r} is not allowed here: the losses of Eqs. 9-11 assume theta0 = 1")
 
     # --- cache
     spec = {

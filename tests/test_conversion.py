@@ -79,3 +79,10 @@ def test_refuses_bad_percentile_and_empty_calibration():
         convert(model, torch.rand(4, 8), percentile=0)
     with pytest.raises(ValueError, match="calibration holds no images"):
         convert(model, torch.rand(0, 8))
+
+
+def test_refuses_boolean_percentile_and_remembers_input_shape():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    with pytest.raises(ValueError, match="percentile=True"):
+        convert(model, torch.rand(4, 1, 8), percentile=True)
+    assert convert(model, torch.rand(4, 1, 8)).input_shape == (1, 8)

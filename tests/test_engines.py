@@ -102,3 +102,21 @@ def test_float64_and_per_layer_kernels_run(trained_mnist):
         _assert_identical(double.simulate(images.double(), cfg), double.simulate(images.double(), cfg, engine="clock"))
     finally:
         net.float()
+
+
+def test_images_of_wrong_shape_or_integer_type_refused(trained_mnist):
+    net, images, _ = trained_mnist
+    cfg = TTFSConfig(T=20, tau=5.0)
+    with pytest.raises(ValueError, match=r"shape \(2, 1, 32, 32\).*\[B, 1, 28, 28\]"):
+        net.simulate(torch.rand(2, 1, 32, 32), cfg)
+    with pytest.raises(ValueError, match="dtype torch.uint8"):
+        net.simulate((images[:2] * 255).to(torch.uint8), cfg)
+
+
+def test_evaluate_leaves_the_network_where_it_was(trained_mnist):
+    from t2fsnn.metrics import evaluate
+
+    net, images, labels = trained_mnist
+    before = net.device
+    evaluate(net, images[:8], labels[:8], TTFSConfig(T=20, tau=5.0), device="cpu", progress=False)
+    assert net.device == before

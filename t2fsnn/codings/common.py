@@ -100,8 +100,8 @@ def simulate_coding(net, x: torch.Tensor, coding: Coding, steps: int, progress: 
     ``result.extra["spikes_per_step"]`` is ``[steps, L]``: spikes of each spiking layer
     in each step, summed over the batch.
     """
-    dtype = next(net.parameters()).dtype
-    x = x.to(dtype)
+    x = net.check_input(x)
+    dtype = x.dtype
     batch, L = len(x), net.num_spiking_layers
     shapes = [a.shape[1:] for a in net.activations(x[:1])]
     coding.start(x)

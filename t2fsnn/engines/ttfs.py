@@ -17,6 +17,7 @@ Inside this module a local step equal to ``T`` means "no spike" (it indexes the
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -158,7 +159,7 @@ def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
     outputs = []
     for t in tqdm(range(cfg.latency(L)), desc="steps", disable=not progress, leave=False):
         for l in range(L):
-            if l > 0 and t >= (l - 1) * s:  # integration phase has begun
+            if l > 0 and (l - 1) * s <= t < l * s + T:  # integrating or firing
                 membranes[l] = net.blocks[l - 1](traces[l - 1])
             k = t - l * s
             if 0 <= k < T:  # fire phase: compare with the dynamic threshold
@@ -189,7 +190,7 @@ def layer_fire_steps(net, cfg: TTFSConfig, layer: int, inputs: torch.Tensor) -> 
     kernel and recompute only the layers after it.
     """
     L = net.num_spiking_layers
-    if not isinstance(layer, int) or not 0 <= layer < L:
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < L:
         raise ValueError(f"layer={layer!r} is not allowed: choose a spiking layer 0 .. {L - 1}")
     taus, tds = cfg.per_layer(L)
     dtype = next(net.parameters()).dtype
@@ -215,7 +216,7 @@ def _run(net, x, cfg, engine: str = "exact", progress: bool = False) -> Simulati
     if engine not in ("exact", "clock"):
         raise ValueError(f"engine={engine!r} is not allowed: choose 'exact' or 'clock'")
     cfg.per_layer(net.num_spiking_layers)  # checks the per-layer lengths before any work
-    x = x.to(next(net.parameters()).dtype)
+    x = net.check_input(x)
     run = simulate_exact if engine == "exact" else simulate_clock
     return run(net, x, cfg, progress=progress)
 
@@ -262,7 +263,7 @@ def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None =
             raise ValueError(f"layers={layers!r} is not allowed: give indices 0 .. {L} "
                              f"(spiking layers, input first, then the output layer)")
     cfg.per_layer(L)
-    x = x.to(next(net.parameters()).dtype)
+    x = net.check_input(x)
     T, s = cfg.T, cfg.stride
     latency = cfg.latency(L)
     activations = net.activations(x[:1])
