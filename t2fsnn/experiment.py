@@ -29,7 +29,6 @@ def _capped(limit: Optional[int], cap: Optional[int]) -> Optional[int]:
     return limit if cap is None else min(limit, cap)
 
 
-@torch.no_grad()
 def prepare(dataset: str, model: str, epochs: int, lr: float, batch_size: int, seed: int,
             train_limit: Optional[int], calibration_limit: int, percentile: float, test_limit: Optional[int],
             go_train_limit: Optional[int] = None, with_go_images: bool = False, device="auto",
