@@ -32,15 +32,12 @@ def ablation_configs(cfg: TTFSConfig, optimized: TTFSConfig, ef_start: Optional[
     if optimized.T != cfg.T:
         raise ValueError(f"optimized.T={optimized.T} is not allowed: the kernels were optimized for another "
                          f"window than cfg.T={cfg.T}")
-    ef = ef_start if ef_start is not None else max(1, cfg.T // 2)
-    if isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= cfg.T:
+    if ef_start is not None and (isinstance(ef_start, bool) or not isinstance(ef_start, int)
+                                 or not 1 <= ef_start <= cfg.T):
         raise ValueError(f"ef_start={ef_start!r} is not allowed: choose an integer 1 .. T={cfg.T}, or None for T/2")
-
-    def make(source: TTFSConfig, early: Optional[int]) -> TTFSConfig:
-        return TTFSConfig(T=cfg.T, tau=source.tau, td=source.td, ef_start=early, theta0=cfg.theta0)
-
-    return {"T2FSNN": make(cfg, None), "T2FSNN+GO": make(optimized, None),
-            "T2FSNN+EF": make(cfg, ef), "T2FSNN+GO+EF": make(optimized, ef)}
+    optimized = TTFSConfig(T=cfg.T, tau=optimized.tau, td=optimized.td, theta0=cfg.theta0)
+    return {"T2FSNN": cfg.without_early_firing(), "T2FSNN+GO": optimized,
+            "T2FSNN+EF": cfg.with_early_firing(ef_start), "T2FSNN+GO+EF": optimized.with_early_firing(ef_start)}
 
 
 def run_ablation(net, images: torch.Tensor, labels: torch.Tensor, configs: Mapping[str, TTFSConfig],

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["cache_dir", "cache_key", "atomic_save", "safe_load", "CorruptedCacheError"]
+__all__ = ["cache_dir", "cache_key", "digest", "source_digest", "atomic_save", "safe_load", "CorruptedCacheError"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,26 @@ def cache_key(spec: dict[str, Any]) -> str:
     """A short stable hash of a JSON-serialisable description of what produced a result."""
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def digest(*parts) -> str:
+    """A short stable hash of tensors (shape and bytes) and other values (their repr)."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            hasher.update(str(tuple(part.shape)).encode())
+            hasher.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            hasher.update(repr(part).encode())
+    return hasher.hexdigest()[:16]
+
+
+def source_digest(*files) -> str:
+    """A short hash of source files: part of a cache key where a result depends on that code."""
+    hasher = hashlib.sha256()
+    for path in files:
+        hasher.update(Path(path).read_bytes())
+    return hasher.hexdigest()[:12]
 
 
 def atomic_save(obj: Any, path: Path) -> Path:

@@ -9,7 +9,6 @@ The spikes and the accuracy of a coding are then read at its latency.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -20,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import cache
+from .ablation import ablation_configs
 from .codings import BurstConfig, PhaseConfig, RateConfig
 from .config import TTFSConfig
 from .metrics import ENERGY_PARAMETERS, normalized_energy
@@ -108,33 +108,19 @@ def _spikes_per_step(result) -> torch.Tensor:
     return torch.stack(columns, 1).double()
 
 
-def _digest(*parts) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, torch.Tensor):
-            digest.update(str(tuple(part.shape)).encode())
-            digest.update(part.detach().cpu().contiguous().numpy().tobytes())
-        else:
-            digest.update(repr(part).encode())
-    return digest.hexdigest()[:16]
-
-
 def _source_version() -> str:
     from . import codings, conversion, kernels
     from .codings import common, neurons
     from .engines import result, ttfs
 
-    digest = hashlib.sha256()
-    for module in (__file__, common.__file__, neurons.__file__, ttfs.__file__, result.__file__, kernels.__file__,
-                   conversion.__file__, codings.__file__):
-        digest.update(Path(module).read_bytes())
-    return digest.hexdigest()[:12]
+    return cache.source_digest(__file__, common.__file__, neurons.__file__, ttfs.__file__, result.__file__,
+                               kernels.__file__, conversion.__file__, codings.__file__)
 
 
 def _cache_path(net, images, labels, cfg, engine: str, cache_root, batch_size: int, device) -> Path:
-    weights = _digest(*[v for _, v in sorted(net.state_dict().items())])
+    weights = cache.digest(*[v for _, v in sorted(net.state_dict().items())])
     spec = {"what": "coding-run", "config": type(cfg).__name__, "fields": asdict(cfg) if is_dataclass(cfg) else repr(cfg),
-            "engine": engine, "batch_size": batch_size, "device": torch.device(device).type, "weights": weights, "images": _digest(images.float(), labels), "code": _source_version()}
+            "engine": engine, "batch_size": batch_size, "device": torch.device(device).type, "weights": weights, "images": cache.digest(images.float(), labels), "code": _source_version()}
     return Path(cache_root or cache.cache_dir()) / "codings" / f"{type(cfg).__name__}-{cache.cache_key(spec)}.pt"
 
 
@@ -213,17 +199,9 @@ def t2fsnn_variants(cfg: TTFSConfig, optimized: Optional[TTFSConfig] = None,
     left out when it is ``None``); early firing starts at ``ef_start``, by default half
     the time window as in the paper.
     """
-    ef = ef_start if ef_start is not None else max(1, cfg.T // 2)
-    base = TTFSConfig(T=cfg.T, tau=cfg.tau, td=cfg.td, ef_start=None, theta0=cfg.theta0)
-    variants = {"T2FSNN": base}
     if optimized is not None:
-        variants["T2FSNN+GO"] = TTFSConfig(T=cfg.T, tau=optimized.tau, td=optimized.td, ef_start=None,
-                                           theta0=cfg.theta0)
-    variants["T2FSNN+EF"] = TTFSConfig(T=cfg.T, tau=cfg.tau, td=cfg.td, ef_start=ef, theta0=cfg.theta0)
-    if optimized is not None:
-        variants["T2FSNN+GO+EF"] = TTFSConfig(T=cfg.T, tau=optimized.tau, td=optimized.td, ef_start=ef,
-                                              theta0=cfg.theta0)
-    return variants
+        return ablation_configs(cfg, optimized, ef_start)
+    return {"T2FSNN": cfg.without_early_firing(), "T2FSNN+EF": cfg.with_early_firing(ef_start)}
 
 
 def comparison_table(runs: Mapping[str, CodingRun], reference: str = "rate", tolerance: float = 0.1) -> pd.DataFrame:

@@ -77,6 +77,14 @@ class TTFSConfig:
             raise ValueError(f"{name}=() is not allowed: give a number or one number per spiking layer")
         return values
 
+    def with_early_firing(self, ef_start: Optional[int] = None) -> "TTFSConfig":
+        """The same kernels with early firing from ``ef_start``; ``None`` takes half the window, as the paper does."""
+        start = max(1, self.T // 2) if ef_start is None else ef_start
+        return TTFSConfig(T=self.T, tau=self.tau, td=self.td, ef_start=start, theta0=self.theta0)
+
+    def without_early_firing(self) -> "TTFSConfig":
+        return TTFSConfig(T=self.T, tau=self.tau, td=self.td, ef_start=None, theta0=self.theta0)
+
     @property
     def stride(self) -> int:
         """Steps between the fire-phase starts of consecutive layers."""

@@ -20,7 +20,6 @@ autograd graph, which the tests use to check the analytic gradients).
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
 from pathlib import Path
@@ -248,28 +247,14 @@ def _check_positive(name: str, value) -> None:
 
 
 def _weights_hash(net) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _images_fingerprint(images: torch.Tensor) -> str:
-    digest = hashlib.sha256()
-    digest.update(str(tuple(images.shape)).encode())
-    digest.update(images.detach().cpu().float().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return cache.digest(*(part for item in sorted(net.state_dict().items()) for part in item))
 
 
 def _source_version() -> str:
-    from .engines import ttfs
     from . import kernels
+    from .engines import ttfs
 
-    digest = hashlib.sha256()
-    for module in (__file__, ttfs.__file__, kernels.__file__):
-        digest.update(Path(module).read_bytes())
-    return digest.hexdigest()[:12]
+    return cache.source_digest(__file__, ttfs.__file__, kernels.__file__)
 
 
 def _cfg_spec(cfg: TTFSConfig) -> dict:
@@ -354,7 +339,7 @@ def optimize_kernels(
     # --- cache
     spec = {
         "what": "kernel-optimization", "weights": _weights_hash(net), "cfg": _cfg_spec(cfg),
-        "images": _images_fingerprint(images), "steps": steps, "lr": float(lr), "batch_size": batch_size,
+        "images": cache.digest(images.float()), "steps": steps, "lr": float(lr), "batch_size": batch_size,
         "seed": seed, "rates": rates, "min_percentile": float(min_percentile),
         "max_percentile": float(max_percentile), "max_target": max_target, "tau_floor": float(tau_floor),
         "code": _source_version(),

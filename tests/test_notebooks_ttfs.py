@@ -1,48 +1,25 @@
 """The primer and spike-time notebooks under the smoke profile: they ran, glued what their chapters paste, and
 the glued numbers hang together."""
 import ast
-import json
 import re
-from pathlib import Path
 
 import pytest
+from notebook_outputs import glued, pasted
 
 pytestmark = pytest.mark.slow
-
-BOOK = Path(__file__).resolve().parents[1] / "book"
-
-
-def _glued(path):
-    """``{key: text/plain}`` of every glued output; fails on an error output."""
-    values = {}
-    for cell in json.loads(path.read_text())["cells"]:
-        for output in cell.get("outputs", []):
-            assert output.get("output_type") != "error", output
-            key = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if key:
-                data = output.get("data", {})
-                prefix = output["metadata"]["scrapbook"].get("mime_prefix", "")
-                values[key] = "".join(data.get("text/plain", data.get(prefix + "text/plain", "")))
-    return values
-
-
-def _pasted(chapter, stem):
-    text = (BOOK / chapter).read_text()
-    return set(re.findall(rf"generated/{stem}\.ipynb::(\w+)", text)) | set(
-        re.findall(r"```\{glue\} (\w+)\n:doc: generated/" + stem, text))
 
 
 @pytest.mark.parametrize("chapter,stem", [("ttfs_coding_primer.md", "02_ttfs_coding_primer"),
                                           ("spike_time_distributions.md", "03_spike_time_distributions")])
 def test_every_pasted_key_is_glued(smoke_book, chapter, stem):
-    keys = set(_glued(smoke_book / "book" / "generated" / f"{stem}.ipynb"))
-    wanted = _pasted(chapter, stem)
+    keys = set(glued(smoke_book / "book" / "generated" / f"{stem}.ipynb"))
+    wanted = pasted(chapter, stem)
     assert len(wanted) > 10, "the chapter pastes almost nothing"
     assert wanted <= keys, f"missing: {sorted(wanted - keys)}"
 
 
 def test_primer_latencies_match_the_paper_and_the_network(smoke_book):
-    values = {k: v for k, v in _glued(smoke_book / "book" / "generated" / "02_ttfs_coding_primer.ipynb").items()
+    values = {k: v for k, v in glued(smoke_book / "book" / "generated" / "02_ttfs_coding_primer.ipynb").items()
               if not k.startswith(("fig_", "run_record")) and "\n" not in v}
     number = {k: ast.literal_eval(v) for k, v in values.items() if re.fullmatch(r"-?[0-9.e+-]+", v)}
     assert number["latency_vgg"] == 1280 and number["latency_vgg_ef"] == 680
@@ -53,7 +30,7 @@ def test_primer_latencies_match_the_paper_and_the_network(smoke_book):
 
 
 def test_spike_time_numbers_hang_together(smoke_book):
-    values = _glued(smoke_book / "book" / "generated" / "03_spike_time_distributions.ipynb")
+    values = glued(smoke_book / "book" / "generated" / "03_spike_time_distributions.ipynb")
     number = {k: ast.literal_eval(v) for k, v in values.items() if re.fullmatch(r"-?[0-9.e+-]+", v)}
     assert number["latency_ef"] < number["latency_base"]
     assert number["first_base_conv1"] >= number["T"] and number["first_ef_conv1"] >= number["ef_start"]

@@ -1,0 +1,27 @@
+"""Reading executed notebooks and chapters in tests: what a notebook glued, what a chapter pastes."""
+import json
+import re
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def glued(path):
+    """``{key: text/plain}`` of every glued output of an executed notebook; fails on an error output."""
+    values = {}
+    for cell in json.loads(Path(path).read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", output
+            key = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                data = output.get("data", {})
+                prefix = output["metadata"]["scrapbook"].get("mime_prefix", "")
+                values[key] = "".join(data.get("text/plain", data.get(prefix + "text/plain", "")))
+    return values
+
+
+def pasted(chapter, stem):
+    """The keys a chapter pastes from ``generated/<stem>.ipynb``."""
+    text = (BOOK / chapter).read_text()
+    return set(re.findall(rf"generated/{stem}\.ipynb::(\w+)", text)) | set(
+        re.findall(r"```\{glue\} (\w+)\n:doc: generated/" + stem, text))
