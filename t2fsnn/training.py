@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from . import cache, data, models
 
-__all__ = ["TrainedModel", "train_or_load", "evaluate", "resolve_device", "RECIPE_VERSION"]
+__all__ = ["TrainedModel", "train_or_load", "evaluate", "resolve_device", "RECIPE_VERSION", "PRECISIONS"]
 
 
 @dataclass
@@ -41,6 +41,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 # Part of every cache key: raise it whenever the training recipe below changes its result.
 RECIPE_VERSION = 1
+PRECISIONS = ("fp32", "bf16")
 
 
 def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -81,12 +82,17 @@ def train_or_load(
     cache_root=None,
     device="auto",
     progress: bool = True,
+    precision: str = "fp32",
 ) -> TrainedModel:
     """Train ``model`` on ``dataset`` (SGD, momentum 0.9, cosine schedule), or load the cached result.
 
     The cache key covers the data, the model's architecture, every training parameter and
-    ``RECIPE_VERSION``, so a changed model or recipe retrains.
+    ``RECIPE_VERSION``, so a changed model or recipe retrains. ``precision="bf16"`` runs the
+    forward and backward passes under bfloat16 autocast (weights stay float32), about twice as
+    fast on CPUs and GPUs with bfloat16 units; it is part of the key.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not allowed: choose one of {', '.join(map(repr, PRECISIONS))}")
     if model not in models.MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(models.MODEL_NAMES)}")
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
@@ -111,7 +117,7 @@ def train_or_load(
         "dataset": dataset, "train_images": len(x_train), "train_fingerprint": _fingerprint(x_train, y_train),
         "model": model, "num_classes": info.num_classes, "epochs": epochs, "lr": lr,
         "batch_size": batch_size, "seed": seed, "weight_decay": weight_decay, "recipe": RECIPE_VERSION,
-        "architecture": repr(models.build(model, info.num_classes)),
+        "precision": precision, "architecture": repr(models.build(model, info.num_classes)),
     }
     key = cache.cache_key(spec)
     path = Path(cache_root or cache.cache_dir()) / "models" / f"{model}-{dataset}-{key}.pt"
@@ -127,6 +133,9 @@ def train_or_load(
 
     torch.manual_seed(seed)
     net = models.build(model, info.num_classes).to(dev)
+    # channels-last lets the bfloat16 convolutions use the fast kernels
+    layout = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    net = net.to(memory_format=layout)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
@@ -155,9 +164,10 @@ def train_or_load(
             images, labels = x_train[index], y_train[index]
             if colour:
                 images = _augment(images, generator)
-            images, labels = images.to(dev), labels.to(dev)
-            logits = net(images)
-            loss = nn.functional.cross_entropy(logits, labels)
+            images, labels = images.to(dev, memory_format=layout), labels.to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                logits = net(images)
+                loss = nn.functional.cross_entropy(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -174,7 +184,7 @@ def train_or_load(
                                "rows": rows}, partial)
         if progress:
             tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.4f}, test accuracy {test_acc:.2f}%")
-    net = net.cpu().eval()
+    net = net.cpu().to(memory_format=torch.contiguous_format).eval()
     history = pd.DataFrame(rows)
     cache.atomic_save({"state_dict": net.state_dict(), "history": history.to_dict(orient="list"), "spec": spec}, path)
     partial.unlink(missing_ok=True)
