@@ -123,14 +123,15 @@ def train_or_load(
     path = Path(cache_root or cache.cache_dir()) / "models" / f"{model}-{dataset}-{key}.pt"
     dev = resolve_device(device)
     net = models.build(model, info.num_classes)
-    if path.exists():
-        stored = cache.safe_load(path)
+    stored = cache.load_entry(path, ("state_dict", "history"))  # a damaged entry is removed and retrained
+    if stored is not None:
         net.load_state_dict(stored["state_dict"])
         history = pd.DataFrame(stored["history"])
         net.to(dev)
         accuracy = evaluate(net, x_test, y_test, device=dev)
         return TrainedModel(net.cpu().eval(), key, spec, history, accuracy, from_cache=True)
 
+    cache.ensure_writable(path.parent)  # refuse before training, not after it
     torch.manual_seed(seed)
     net = models.build(model, info.num_classes).to(dev)
     # channels-last lets the bfloat16 convolutions use the fast kernels
@@ -144,8 +145,8 @@ def train_or_load(
     rows: list[dict] = []
     # an interrupted training resumes from its last completed epoch
     partial = path.with_name(path.stem + ".partial.pt")
-    if partial.exists():
-        state = cache.safe_load(partial)
+    state = cache.load_entry(partial, ("state_dict", "optimizer", "schedule", "generator", "torch_rng", "rows"))
+    if state is not None:
         net.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
