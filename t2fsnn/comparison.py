@@ -138,8 +138,8 @@ def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optio
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
     path = _cache_path(net, images, labels, cfg, engine, cache_root, batch_size, device) if use_cache else None
-    if path is not None and path.exists():
-        stored = cache.safe_load(path)
+    stored = cache.load_entry(path, ("accuracy", "spikes", "num_images")) if path is not None else None
+    if stored is not None:  # a damaged entry was removed and is recomputed
         return CodingRun(name=name or type(cfg).__name__, accuracy_over_time=stored["accuracy"].numpy(),
                          spikes_over_time=stored["spikes"].numpy(), num_images=int(stored["num_images"]),
                          layer_names=list(net.layer_names), config=cfg, extra={"from_cache": True})

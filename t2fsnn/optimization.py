@@ -346,8 +346,8 @@ def optimize_kernels(
     }
     key = cache.cache_key(spec)
     path = Path(cache_root or cache.cache_dir()) / "kernels" / f"go-{key}.pt"
-    if use_cache and path.exists():
-        stored = cache.safe_load(path)
+    stored = cache.load_entry(path, ("tau", "td", "history")) if use_cache else None  # damaged: removed, recomputed
+    if stored is not None:
         return _config(cfg, stored["tau"], stored["td"]), pd.DataFrame(stored["history"])
 
     # --- mini-batch gradient descent, layer by layer (on the device that holds the network)
