@@ -11,7 +11,11 @@ Images come back as float tensors in ``[0, 1]`` (``ToTensor`` only, no mean/std
 normalisation): the conversion to a spiking network needs inputs in ``[0, 1]``.
 
 Every file is registered with its checksum.  A copy whose checksums differ from
-the registered ones still loads, with a warning that names the files.  Files
+the registered ones still loads, with a warning that names the files; but the
+structure of every file is checked whatever its checksum (MNIST idx headers,
+sizes and counts; CIFAR pickles' keys, shapes, dtypes and label ranges), and a
+damaged file raises :class:`DatasetCorruptError` naming the file, what was
+expected and what was found.  Files
 that are missing are downloaded if the network allows it; otherwise
 :class:`DatasetNotFoundError` says which files were expected where and how to
 provide them.
@@ -27,7 +31,9 @@ import gzip
 import hashlib
 import os
 import pickle
+import socket
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +52,10 @@ SUBSET_DIR = REPO_ROOT / "data" / "mnist-subset"
 
 class DatasetNotFoundError(FileNotFoundError):
     """Raised when a dataset's files are missing and cannot be downloaded."""
+
+
+class DatasetCorruptError(ValueError):
+    """A dataset file is present but its structure is wrong (truncated, wrong header, bad labels)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,152 @@ def _check_files(base: Path, specs: List[FileSpec], verify: bool = True):
 
 
 # ---------------------------------------------------------------------------
+# Structure of the files, checked whatever their checksums say
+# ---------------------------------------------------------------------------
+
+_IDX_MAGIC = {"images": 2051, "labels": 2049}  # 0x00000803 and 0x00000801
+_CIFAR_LABELS = {"cifar10": ("labels", 10, "label_names"), "cifar100": ("fine_labels", 100, "fine_label_names")}
+_STRUCTURE: Dict[Tuple[str, int, int], int] = {}  # (path, size, mtime) -> item count, for files already checked
+
+
+def _corrupt(name: str, path: Path, expected: str, found: str) -> DatasetCorruptError:
+    remedy = (
+        "restore data/mnist-subset from git" if name == "mnist_subset" else
+        f"delete it and run again to download a fresh copy (unless T2FSNN_NO_DOWNLOAD is set), "
+        f"or copy a good one there; `t2fsnn data` shows the state of every dataset"
+    )
+    return DatasetCorruptError(
+        f"dataset {name!r}: file {path} is damaged.\n  expected: {expected}\n  found:    {found}\n  remedy: {remedy}"
+    )
+
+
+def _check_idx(name: str, path: Path) -> int:
+    """Check an MNIST idx file (header, magic, sizes, labels 0..9); return its item count."""
+    kind = "images" if "images" in path.name else "labels"
+    header = 16 if kind == "images" else 8
+    expected = (
+        f"an idx3 image file: magic 2051 (0x00000803), count N, 28 rows, 28 columns, then N*784 bytes"
+        if kind == "images" else
+        f"an idx1 label file: magic 2049 (0x00000801), count N, then N label bytes in 0..9"
+    )
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(header)
+    if len(head) < header:
+        raise _corrupt(name, path, expected, f"{size} bytes, shorter than the {header}-byte header")
+    fields = [int.from_bytes(head[i:i + 4], "big") for i in range(0, header, 4)]
+    if fields[0] != _IDX_MAGIC[kind]:
+        raise _corrupt(name, path, expected, f"magic {fields[0]} (0x{fields[0]:08x})")
+    count = fields[1]
+    if kind == "images":
+        if (fields[2], fields[3]) != (28, 28):
+            raise _corrupt(name, path, expected, f"images of {fields[2]} rows x {fields[3]} columns")
+        want = header + count * 28 * 28
+    else:
+        want = header + count
+    if size != want:
+        raise _corrupt(name, path, expected,
+                       f"{size} bytes for a count of {count} (should be {want} bytes; truncated or padded)")
+    if kind == "labels":
+        import numpy as np
+
+        labels = np.fromfile(path, dtype=np.uint8, offset=header)
+        if labels.size and labels.max() > 9:
+            bad = int(np.argmax(labels > 9))
+            raise _corrupt(name, path, expected, f"label {int(labels[bad])} at index {bad}")
+    return count
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR pickles hold (containers, numbers, strings and numpy arrays)."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("copy_reg", "_reconstructor"),
+        ("copyreg", "_reconstructor"), ("__builtin__", "object"), ("builtins", "object"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in the pickle")
+
+
+def _check_cifar(name: str, path: Path) -> int:
+    """Check a CIFAR pickle (keys, shapes, dtypes, label range); return its image count (0 for meta)."""
+    import numpy as np
+
+    label_key, classes, names_key = _CIFAR_LABELS[name]
+    is_meta = path.name in ("batches.meta", "meta")
+    expected = (
+        f"a pickled dict with {names_key!r}: a list of {classes} class names" if is_meta else
+        f"a pickled dict with 'data': uint8 array of shape (N, 3072) and {label_key!r}: N integers in 0..{classes - 1}"
+    )
+    try:
+        with open(path, "rb") as f:
+            entry = _ArrayUnpickler(f, encoding="latin1").load()
+    except Exception as error:
+        reason = "truncated pickle" if isinstance(error, EOFError) else "unreadable pickle"
+        raise _corrupt(name, path, expected, f"{reason} ({type(error).__name__}: {error})") from None
+    if not isinstance(entry, dict):
+        raise _corrupt(name, path, expected, f"a pickled {type(entry).__name__}")
+    if is_meta:
+        names = entry.get(names_key)
+        if not isinstance(names, (list, tuple)) or len(names) != classes:
+            found = f"keys {sorted(map(str, entry))}" if names is None else f"{names_key!r} with {len(names) if hasattr(names, '__len__') else '?'} entries"
+            raise _corrupt(name, path, expected, found)
+        return 0
+    missing = [k for k in ("data", label_key) if k not in entry]
+    if missing:
+        raise _corrupt(name, path, expected, f"keys {sorted(map(str, entry))} (missing {', '.join(map(repr, missing))})")
+    images = entry["data"]
+    if not isinstance(images, np.ndarray):
+        raise _corrupt(name, path, expected, f"'data' of type {type(images).__name__}")
+    if images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != 3072:
+        raise _corrupt(name, path, expected, f"'data' {images.dtype} array of shape {tuple(images.shape)}")
+    try:
+        labels = np.asarray(entry[label_key])
+    except Exception:
+        labels = np.asarray([])
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise _corrupt(name, path, expected, f"{label_key!r} of dtype {labels.dtype} and shape {tuple(labels.shape)}")
+    if len(labels) != len(images):
+        raise _corrupt(name, path, expected, f"{len(images)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise _corrupt(name, path, expected, f"labels from {labels.min()} to {labels.max()}")
+    return len(images)
+
+
+def check_file(name: str, path: Path) -> int:
+    """Check the structure of one registered file of dataset ``name``; return its item count.
+
+    MNIST idx files: header, magic number, image size and a file size that matches the
+    count; labels in 0..9. CIFAR pickles: keys, shapes, dtypes and label range. Raises
+    :class:`DatasetCorruptError` naming the file, what was expected and what was found.
+    Memoised per (path, size, mtime).
+    """
+    path = Path(path)
+    st = os.stat(path)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _STRUCTURE:
+        _STRUCTURE[key] = _check_idx(name, path) if name in ("mnist", "mnist_subset") else _check_cifar(name, path)
+    return _STRUCTURE[key]
+
+
+def _check_structure(name: str, base: Path, specs: List[FileSpec]) -> None:
+    """Check every file, and that each MNIST split has as many labels as images."""
+    counts = {s.path: check_file(name, base / s.path) for s in specs}
+    if name in ("mnist", "mnist_subset"):
+        for s in specs:
+            if "images" in s.path:
+                labels = s.path.replace("images-idx3", "labels-idx1")
+                if labels in counts and counts[labels] != counts[s.path]:
+                    raise _corrupt(name, base / labels, f"as many labels as images in {base / s.path} ({counts[s.path]})",
+                                   f"{counts[labels]} labels")
+
+
+# ---------------------------------------------------------------------------
 # Errors and downloads
 # ---------------------------------------------------------------------------
 
@@ -201,6 +357,57 @@ def _not_found(name: str, root: Path, missing: List[Path], specs: List[FileSpec]
 
 def _download_allowed() -> bool:
     return os.environ.get("T2FSNN_NO_DOWNLOAD", "").lower() not in ("1", "true", "yes")
+
+
+PROBE_TIMEOUT = 5.0  # seconds to reach a download server before giving up
+DOWNLOAD_TIMEOUT = 60.0  # seconds a download connection may stall
+
+
+def _download_hosts(name: str) -> List[Tuple[str, int]]:
+    from urllib.parse import urlsplit
+
+    tv = _tv().datasets
+    urls = [m for m in tv.MNIST.mirrors] if name == "mnist" else [
+        (tv.CIFAR10 if name == "cifar10" else tv.CIFAR100).url]
+    hosts = []
+    for url in urls:
+        parts = urlsplit(url)
+        hosts.append((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)))
+    return hosts
+
+
+def _network_problem(name: str) -> Optional[str]:
+    """``None`` if a download server of ``name`` answers within seconds, else why not.
+
+    Name resolution and connection run in a thread, so a machine without network (or
+    whose DNS hangs) is told so in ``PROBE_TIMEOUT`` seconds instead of minutes.
+    """
+    import threading
+
+    hosts = _download_hosts(name)
+    errors: List[str] = []
+    reached = threading.Event()
+
+    def probe(host, port):
+        try:
+            socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+            reached.set()
+        except OSError as error:
+            errors.append(f"{host}: {error}")
+
+    threads = [threading.Thread(target=probe, args=hp, daemon=True) for hp in hosts]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + PROBE_TIMEOUT
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+        if reached.is_set():
+            return None
+    if reached.is_set():
+        return None
+    detail = "; ".join(errors) or f"no answer within {PROBE_TIMEOUT:.0f} s"
+    return (f"no network access: could not reach the download server "
+            f"({', '.join(h for h, _ in hosts)}) within {PROBE_TIMEOUT:.0f} s ({detail})")
 
 
 # ---------------------------------------------------------------------------
@@ -271,12 +478,19 @@ def _ensure_files(name: str, root: Path, split: str) -> None:
         raise _not_found(name, root, missing, specs, "downloads disabled by T2FSNN_NO_DOWNLOAD")
     tv = _tv().datasets
     cls = {"mnist": tv.MNIST, "cifar10": tv.CIFAR10, "cifar100": tv.CIFAR100}[name]
+    offline = _network_problem(name)
+    if offline:
+        raise _not_found(name, root, missing, specs, offline)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a stalled connection fails instead of hanging
     try:
         cls(str(root), train=(split == "train"), download=True)
     except Exception as exc:  # no network, read-only root, ...
         missing, _ = _check_files(root, specs, verify=False)
         if missing:
             raise _not_found(name, root, missing, specs, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        socket.setdefaulttimeout(previous)
     missing, _ = _check_files(root, specs, verify=False)
     if missing:
         raise _not_found(name, root, missing, specs, "the download did not produce these files")
@@ -355,16 +569,40 @@ def load(name: str, split: str, root: Optional[os.PathLike] = None) -> Dataset:
     tv = _tv().datasets
     train = split == "train"
     if name == "mnist_subset":
-        return _mnist_class()(str(_subset_root()), train=train, download=False, transform=_to_tensor())
+        subset = _subset_root()
+        _check_structure(name, subset / "MNIST" / "raw", _specs(name, split))
+        return _mnist_class()(str(subset), train=train, download=False, transform=_to_tensor())
 
     base = Path(root).expanduser().resolve() if root is not None else data_root()
     _ensure_files(name, base, split)
+    _check_structure(name, base, _specs(name, split))  # whatever the checksums say
     _, mismatched = _check_files(base, _specs(name, split))
     _warn_mismatch(name, mismatched)
     if name == "mnist":
         return _mnist_class()(str(base), train=train, download=False, transform=_to_tensor())
     cls = _cifar_class(tv.CIFAR10 if name == "cifar10" else tv.CIFAR100)
     return cls(str(base), train=train, download=False, transform=_to_tensor())
+
+
+def check(name: str, splits: Tuple[str, ...] = SPLITS, root: Optional[os.PathLike] = None) -> None:
+    """Make sure ``name``'s files for ``splits`` are present (downloading if allowed) and well formed.
+
+    What :func:`load` checks, without building the datasets: used before a notebook
+    starts, so a missing or damaged dataset is refused in the command line, not in a
+    kernel. Raises :class:`DatasetNotFoundError` or :class:`DatasetCorruptError`; a copy
+    whose checksums differ only warns.
+    """
+    _check_name(name)
+    for split in splits:
+        _check_split(split)
+        if name == "mnist_subset":
+            _check_structure(name, _subset_root() / "MNIST" / "raw", _specs(name, split))
+            continue
+        base = Path(root).expanduser().resolve() if root is not None else data_root()
+        _ensure_files(name, base, split)
+        _check_structure(name, base, _specs(name, split))
+        _, mismatched = _check_files(base, _specs(name, split))
+        _warn_mismatch(name, mismatched)
 
 
 def to_tensors(dataset: Dataset, limit: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -394,7 +632,8 @@ def status(root: Optional[os.PathLike] = None, verify: bool = True) -> List[dict
     """One row per dataset: ``dataset``, ``state`` and ``files``.
 
     ``state`` is ``verified`` (all files present, checksums match),
-    ``mismatched`` (all present, some checksums differ), ``missing`` (some or
+    ``mismatched`` (all present, some checksums differ), ``corrupt`` (some
+    file's structure is wrong, see :func:`check_file`), ``missing`` (some or
     all files absent) or ``present`` (all files present, ``verify=False``).
     """
     base = Path(root).expanduser().resolve() if root is not None else data_root()
@@ -417,8 +656,16 @@ def status(root: Optional[os.PathLike] = None, verify: bool = True) -> List[dict
             files = [str(folder / f"{s.path}.gz") for s in specs]
         else:
             missing, mismatched = _check_files(base, specs, verify=verify)
+            corrupt = False
+            if verify and not missing:
+                try:
+                    _check_structure(name, base, specs)
+                except DatasetCorruptError:
+                    corrupt = True
             if missing:
                 state = "missing"
+            elif corrupt:
+                state = "corrupt"
             elif mismatched:
                 state = "mismatched"
             else:
