@@ -114,10 +114,15 @@ class BurstConfig:
     beta:            burst constant, the threshold's growth per spike of a burst (> 1; 2 in the paper).
     max_burst:       ``None`` (the authors' code: the threshold grows without bound) or the
                      number of spikes after which a burst's amplitude stops growing (>= 1).
+    bias_schedule:   when the hidden and output layers receive their bias:
+                     ``"every_step"`` (the authors' VGG-16 code: the bias current is added at
+                     every time step) or ``"per_cycle"`` (the authors' MNIST script: once per
+                     input cycle, i.e. at step 0 and in the step after each reload).
 
     The input layer holds the image in its membrane and drains it in bursts; when an
     image's input layer sends no spike in a step, its membrane is reloaded with the image
-    and the hidden layers receive their bias once more (one input cycle, one bias).
+    (one input cycle). With ``bias_schedule="per_cycle"`` the layers receive their bias
+    once per such cycle.
     """
 
     T: int
@@ -125,6 +130,9 @@ class BurstConfig:
     input_threshold: float = 0.125
     beta: float = 2.0
     max_burst: Optional[int] = None
+    bias_schedule: str = "every_step"
+
+    BIAS_SCHEDULES = ("every_step", "per_cycle")
 
     def __post_init__(self):
         _check_steps(self.T)
@@ -135,6 +143,9 @@ class BurstConfig:
             raise ValueError(f"beta={self.beta!r} is not allowed: the burst constant must be a finite number > 1")
         if self.max_burst is not None and (not _is_int(self.max_burst) or self.max_burst < 1):
             raise ValueError(f"max_burst={self.max_burst!r} is not allowed: it must be None or an integer >= 1")
+        if not isinstance(self.bias_schedule, str) or self.bias_schedule not in self.BIAS_SCHEDULES:
+            raise ValueError(f"bias_schedule={self.bias_schedule!r} is not allowed: choose one of "
+                             f"{', '.join(map(repr, self.BIAS_SCHEDULES))}")
 
 
 CODING_CONFIGS = {"rate": RateConfig, "phase": PhaseConfig, "burst": BurstConfig}

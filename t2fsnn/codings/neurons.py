@@ -131,8 +131,9 @@ class BurstNeuron(Neuron):
 class BurstCoding(Coding):
     """Burst coding: the input layer drains the image in bursts and reloads it when it falls silent.
 
-    An image's input layer is reloaded (and its bias injected in the next step) after a
-    step in which none of its input neurons fired; the authors' code does this when the
+    An image's input layer is reloaded after a step in which none of its input neurons
+    fired (with ``bias_schedule="per_cycle"`` the bias is injected in the next step,
+    otherwise at every step); the authors' code does this when the
     whole batch is silent, which makes one image's result depend on the others'.
     """
 
@@ -154,7 +155,9 @@ class BurstCoding(Coding):
         return values, fired
 
     def bias_gate(self, t):
-        # called before input_step: the bias follows a reload of the previous step (and step 0)
+        if self.cfg.bias_schedule == "every_step":
+            return 1.0
+        # per cycle; called before input_step: the bias follows a reload of the previous step (and step 0)
         return self.reloaded if t == 0 else self.next_gate
 
     def neuron(self, like):
