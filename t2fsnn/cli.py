@@ -70,9 +70,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             from . import params
 
             print(params.describe())
-    except (runner.ParameterError, ValueError, FileNotFoundError) as exc:
+    except (runner.ParameterError, ValueError, FileNotFoundError, PermissionError) as exc:
+        # user errors (parameters, dataset missing or damaged, cache or output not writable)
         print(f"t2fsnn: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("t2fsnn: interrupted", file=sys.stderr)
+        return 130
     except RuntimeError as exc:
         print(f"t2fsnn: {exc}", file=sys.stderr)
         return 1

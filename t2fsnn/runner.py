@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import yaml
 
 from . import params as _params
+from . import preflight as _preflight
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -202,7 +203,7 @@ def run_notebook(
     path = notebook_path(notebook)
     parameters = resolve_parameters(path, profile, overrides)  # raises before anything runs
     out_dir = Path(output_dir) if output_dir is not None else GENERATED_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _preflight.check_run(parameters, out_dir)  # output and cache writable, dataset present and sound
     final = out_dir / f"{path.stem}.ipynb"
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".ipynb")
     os.close(fd)
@@ -218,9 +219,12 @@ def run_notebook(
             progress_bar=progress_bar,
             kernel_name=kernel_name,
         )
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.replace(tmp, out_dir / f"{path.stem}.failed.ipynb")
+        failure = _preflight.notebook_failure(exc, path, out_dir / f"{path.stem}.failed.ipynb")
+        if failure is not None:  # which cell failed, and where the partial notebook is
+            raise failure from exc
         raise
     os.replace(tmp, final)
     failed = out_dir / f"{path.stem}.failed.ipynb"
@@ -251,7 +255,8 @@ def run_book_notebooks(
     for stem in stems:
         declared = declared_parameters(stem)
         own = {k: v for k, v in (overrides or {}).items() if k in declared or k not in _params.PARAMS}
-        resolve_parameters(stem, profile, own)  # validate all before running any
+        # validate all, and check their datasets, output and cache, before running any
+        _preflight.check_run(resolve_parameters(stem, profile, own), output_dir or GENERATED_DIR)
         plans.append((stem, own))
     outputs = []
     for stem, own in plans:
