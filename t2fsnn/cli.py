@@ -7,7 +7,7 @@ import sys
 import time
 from typing import List, Optional
 
-from . import runner
+from . import progress, runner
 
 
 def _overrides(pairs) -> dict:
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"parameter profile (default: {runner.DEFAULT_PROFILE})")
         p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                        help="override one parameter (repeatable); see `t2fsnn params`")
+        p.add_argument("-q", "--quiet", action="store_true",
+                       help="one line per notebook, no progress bars (the default when the output is not a terminal)")
 
     p = sub.add_parser("run", help="execute one notebook with papermill into book/generated/")
     p.add_argument("notebook", help="path of a notebook, or its stem (e.g. 01_train_and_convert)")
@@ -38,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="run every book notebook, then build the book with jupyter-book")
     add_common(p)
     p.add_argument("--no-run", action="store_true", help="only build, using the notebooks already in book/generated")
+    p.add_argument("--no-build", action="store_true", help="only run the notebooks into book/generated")
 
     p = sub.add_parser("data", help="show which datasets are present and verified")
     p.add_argument("--root", default=None, help="data root (default: $T2FSNN_DATA, else <repo>/data)")
@@ -51,17 +54,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            start = time.perf_counter()
-            out = runner.run_notebook(args.notebook, args.profile, _overrides(args.parameter),
-                                      output_dir=args.output_dir, log_output=args.log_output)
-            print(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
+            display = progress.Display.for_terminal(quiet=args.quiet)
+            outputs = runner.run_notebooks([args.notebook], args.profile, _overrides(args.parameter),
+                                           output_dir=args.output_dir, display=display,
+                                           log_output=args.log_output)
+            display.summary(outputs)
         elif args.command == "book":
+            if args.no_run and args.no_build:
+                raise runner.ParameterError("--no-run and --no-build leave nothing to do")
+            display = progress.Display.for_terminal(quiet=args.quiet)
+            outputs = []
             if not args.no_run:
-                runner.run_book_notebooks(args.profile, _overrides(args.parameter))
+                outputs = runner.run_book_notebooks(args.profile, _overrides(args.parameter), display=display)
             elif args.parameter:
                 raise runner.ParameterError("--no-run takes no parameters")
-            index = runner.build_book()
-            print(f"book built: {index}")
+            index = None
+            if not args.no_build:
+                display.note("building the HTML book (jupyter-book) ...")
+                index = runner.build_book()
+            display.summary(outputs, index)
         elif args.command == "data":
             from . import data
 

@@ -173,8 +173,10 @@ def _pin_kernel() -> None:
         atexit.register(shutil.rmtree, _KERNEL_DIR, True)
         spec = _KERNEL_DIR / "kernels" / "python3"
         spec.mkdir(parents=True)
+        # t2fsnn/_kernel.py: ipykernel with tqdm bars routed by $T2FSNN_PROGRESS and no TCP warning
+        launcher = Path(__file__).resolve().parent / "_kernel.py"
         (spec / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "argv": [sys.executable, str(launcher), "-f", "{connection_file}"],
             "display_name": "Python 3 (t2fsnn)",
             "language": "python",
         }))
@@ -191,14 +193,25 @@ def run_notebook(
     log_output: bool = False,
     progress_bar: bool = False,
     kernel_name: Optional[str] = None,
+    display=None,
 ) -> Path:
     """Execute one notebook with papermill; return the path of the executed copy.
 
     The copy is written under a temporary name and renamed when execution
     succeeds, so ``<output_dir>/<stem>.ipynb`` is never half-written.  On
     failure, the partial copy is kept as ``<stem>.failed.ipynb`` for inspection.
+
+    ``display`` (a :class:`t2fsnn.progress.Display`) decides where the tqdm bars
+    of the notebook go: to its terminal, or (the default) nowhere.  They never
+    go into the executed notebook.  It prints nothing itself: see
+    :func:`run_notebooks` for the per-notebook lines.
     """
     import papermill
+
+    from . import progress as _progress
+
+    if display is None:
+        display = _progress.Display("off")
 
     path = notebook_path(notebook)
     parameters = resolve_parameters(path, profile, overrides)  # raises before anything runs
@@ -210,15 +223,16 @@ def run_notebook(
     _absolute_data_env()
     _pin_kernel()
     try:
-        papermill.execute_notebook(
-            str(path),
-            tmp,
-            parameters=parameters,
-            cwd=str(path.parent),
-            log_output=log_output,
-            progress_bar=progress_bar,
-            kernel_name=kernel_name,
-        )
+        with display.kernel_environment():
+            papermill.execute_notebook(
+                str(path),
+                tmp,
+                parameters=parameters,
+                cwd=str(path.parent),
+                log_output=log_output,
+                progress_bar=progress_bar,
+                kernel_name=kernel_name,
+            )
     except BaseException as exc:
         if os.path.exists(tmp):
             os.replace(tmp, out_dir / f"{path.stem}.failed.ipynb")
@@ -233,17 +247,69 @@ def run_notebook(
     return final
 
 
+def run_notebooks(
+    notebooks: Sequence[Union[str, os.PathLike]],
+    profile: str = DEFAULT_PROFILE,
+    overrides: Optional[Mapping[str, Any]] = None,
+    output_dir: Optional[os.PathLike] = None,
+    display=None,
+    log_output: bool = False,
+) -> List[Path]:
+    """Run ``notebooks`` in order, each with the same profile and ``overrides``; return the executed copies.
+
+    Parameters of every notebook are checked before the first one starts; a
+    notebook that does not take one of the ``overrides`` is refused.
+    ``display`` (:class:`t2fsnn.progress.Display`) reports each notebook as
+    ``[i/n] name``, and routes the tqdm bars of the kernels to the terminal
+    (``Display.for_terminal()``); the default shows nothing.  A failure is
+    reported, then raised.  The closing summary line is the caller's:
+    ``display.summary(outputs, book)``.
+    """
+    paths = [notebook_path(nb) for nb in notebooks]
+    plans = [(path, dict(overrides or {})) for path in paths]
+    for path, own in plans:  # validate all, and check their datasets, output and cache, before running any
+        _preflight.check_run(resolve_parameters(path, profile, own), output_dir or GENERATED_DIR)
+    return _run_plans(plans, profile, output_dir, display, log_output)
+
+
+def _run_plans(plans, profile, output_dir, display, log_output=False) -> List[Path]:
+    """Run ``(notebook, overrides)`` pairs in order, reporting each to ``display``."""
+    from . import progress as _progress
+
+    if display is None:
+        display = _progress.Display("off")
+    outputs: List[Path] = []
+    for index, (notebook, own) in enumerate(plans, 1):
+        name = notebook_path(notebook).stem
+        display.notebook_started(index, len(plans), name, profile)
+        start = time.perf_counter()
+        try:
+            out = run_notebook(notebook, profile, own, output_dir=output_dir, display=display,
+                               log_output=log_output)
+        except BaseException:
+            display.notebook_failed(index, len(plans), name, time.perf_counter() - start)
+            raise
+        display.notebook_finished(index, len(plans), name, time.perf_counter() - start, out)
+        outputs.append(out)
+    return outputs
+
+
 def run_book_notebooks(
     profile: str = DEFAULT_PROFILE,
     overrides: Optional[Mapping[str, Any]] = None,
     output_dir: Optional[os.PathLike] = None,
     notebooks: Optional[Sequence[str]] = None,
-    echo=print,
+    echo=None,
+    display=None,
 ) -> List[Path]:
     """Run every book notebook in order; parameters of all are checked first.
 
     ``overrides`` apply to each notebook that declares the parameter.
+    ``display`` as in :func:`run_notebooks`; without one, ``echo`` (if given)
+    gets one line per notebook.
     """
+    from . import progress as _progress
+
     stems = list(notebooks if notebooks is not None else BOOK_NOTEBOOKS)
     taken = set()
     for stem in stems:
@@ -258,12 +324,26 @@ def run_book_notebooks(
         # validate all, and check their datasets, output and cache, before running any
         _preflight.check_run(resolve_parameters(stem, profile, own), output_dir or GENERATED_DIR)
         plans.append((stem, own))
-    outputs = []
-    for stem, own in plans:
-        start = time.perf_counter()
-        outputs.append(run_notebook(stem, profile, own, output_dir=output_dir))
-        echo(f"ran {stem} with profile {profile!r} in {time.perf_counter() - start:.1f} s")
-    return outputs
+    if display is None and echo is not None:
+        display = _progress.Display("lines", stream=_EchoStream(echo))
+    return _run_plans(plans, profile, output_dir, display)
+
+
+class _EchoStream:
+    """A write-only stream that hands each line to ``echo`` (for callers of the older ``echo=`` API)."""
+
+    def __init__(self, echo):
+        self.echo = echo
+
+    def write(self, text: str) -> None:
+        for line in text.splitlines():
+            self.echo(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 def build_book(source_dir: Optional[os.PathLike] = None, builder: str = "html") -> Path:

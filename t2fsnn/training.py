@@ -159,8 +159,9 @@ def train_or_load(
         net.train()
         order = torch.randperm(len(x_train), generator=generator)
         total_loss, correct = 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
-        for step in bar:
+        bar = tqdm(total=len(x_train), desc=f"epoch {epoch}/{epochs}", unit="img", unit_scale=True,
+                   disable=not progress, leave=False)
+        for step in range(steps_per_epoch):
             index = order[step * batch_size:(step + 1) * batch_size]
             images, labels = x_train[index], y_train[index]
             if colour:
@@ -175,6 +176,8 @@ def train_or_load(
             schedule.step()
             total_loss += loss.item() * len(index)
             correct += (logits.argmax(1) == labels).sum().item()
+            bar.update(len(index))
+        bar.close()
         test_acc = evaluate(net, x_test, y_test, device=dev)
         rows.append({"epoch": epoch, "train_loss": total_loss / len(x_train),
                      "train_accuracy": 100.0 * correct / len(x_train), "test_accuracy": test_acc})
