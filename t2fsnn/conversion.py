@@ -8,7 +8,13 @@ from typing import Iterable, Optional, Union
 import torch
 from torch import nn
 
-__all__ = ["convert", "SpikingNetwork", "Block", "UnsupportedLayerError"]
+__all__ = ["convert", "SpikingNetwork", "Block", "UnsupportedLayerError", "NORMALIZATIONS", "neuron_percentile_max"]
+
+# how a layer's normalisation factor is taken from its activations on the calibration images:
+#   "neuron_max": each neuron's percentile over the images (zeros included), then the largest
+#                 over the layer's neurons -- the authors' code;
+#   "pooled":     one percentile over all positive activations of the layer pooled together.
+NORMALIZATIONS = ("neuron_max", "pooled")
 
 SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.BatchNorm1d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Dropout)
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.Flatten)
@@ -123,6 +129,44 @@ def _percentile(values: torch.Tensor, percentile: float) -> float:
     return float(sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low))
 
 
+def _top_values(values: torch.Tensor, k: int, kept: Optional[torch.Tensor]) -> torch.Tensor:
+    """The ``k`` largest of ``values`` [b, n] and ``kept`` [<=k, n] along the first axis, in descending order."""
+    both = values if kept is None else torch.cat([kept, values])
+    return torch.topk(both, min(k, len(both)), dim=0).values
+
+
+def neuron_percentile_max(batches: Iterable[torch.Tensor], count: int, percentile: float) -> float:
+    """The largest, over neurons, of each neuron's ``percentile`` over ``count`` images (zeros included).
+
+    ``batches`` yields ``[b, ...]`` activations of one layer; together they hold ``count``
+    images. The percentile interpolates linearly between order statistics (as
+    ``numpy.percentile``); only the top ``count - floor(position)`` values of each neuron
+    are kept, so memory stays a few values per neuron.
+    """
+    k = _values_needed(count, percentile)
+    kept = None
+    for batch in batches:
+        kept = _top_values(batch.flatten(1).double(), k, kept)
+    return _percentile_max(kept, count, percentile)
+
+
+def _values_needed(count: int, percentile: float) -> int:
+    """How many of each neuron's largest values the percentile over ``count`` images reads."""
+    return count - int((percentile / 100.0) * (count - 1))
+
+
+def _percentile_max(kept: Optional[torch.Tensor], count: int, percentile: float) -> float:
+    position = (percentile / 100.0) * (count - 1)
+    low = int(position)
+    k = count - low  # sorted[low] is the k-th largest value
+    if kept is None or len(kept) < k:
+        raise ValueError(f"expected activations of {count} images, got fewer")
+    at_low = kept[k - 1]
+    at_high = kept[k - 2] if k >= 2 else at_low
+    per_neuron = at_low + (at_high - at_low) * (position - low)
+    return float(per_neuron.max())
+
+
 class SpikingNetwork(nn.Module):
     """A converted network: normalized blocks that every coding engine runs.
 
@@ -131,7 +175,7 @@ class SpikingNetwork(nn.Module):
     """
 
     def __init__(self, blocks: list[Block], scales: list[float], percentile: float,
-                 input_shape: Optional[tuple[int, ...]] = None):
+                 input_shape: Optional[tuple[int, ...]] = None, normalization: str = "neuron_max"):
         super().__init__()
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.blocks = blocks
@@ -140,6 +184,7 @@ class SpikingNetwork(nn.Module):
             self.add_module(f"synapse{index}", block.synapse)
         self.scales = scales
         self.percentile = percentile
+        self.normalization = normalization
 
     @property
     def device(self) -> torch.device:
@@ -226,18 +271,25 @@ def _layer_name(synapse: nn.Module, counters: dict) -> str:
 
 
 @torch.no_grad()
-def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percentile: float = 99.9) -> SpikingNetwork:
+def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percentile: float = 99.9,
+            normalization: str = "neuron_max") -> SpikingNetwork:
     """Convert a trained ReLU network into a ``SpikingNetwork``.
 
     Batch-norm is folded into the preceding convolution or linear layer and dropout
-    dropped. Each hidden layer ``l`` is scaled by ``lambda_l``, the given percentile of
-    its positive activations on ``calibration`` images (Rueckauer et al. 2017):
+    dropped. Each hidden layer ``l`` is scaled by ``lambda_l``, a high percentile of its
+    activations on ``calibration`` images (Rueckauer et al. 2017):
     ``W_l <- W_l * lambda_{l-1} / lambda_l`` and ``b_l <- b_l / lambda_l``, with
     ``lambda_0 = 1`` for inputs already in [0, 1]. The output layer keeps the
-    original logits.
+    original logits. ``normalization`` picks the statistic (see ``NORMALIZATIONS``):
+    ``"neuron_max"``, the authors' (each neuron's percentile over the images, zeros
+    included, then the layer's maximum), or ``"pooled"`` (the percentile of the
+    layer's positive activations pooled).
     """
     if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
         raise ValueError(f"percentile={percentile!r} is not allowed: it must be in (0, 100]")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization={normalization!r} is not allowed: choose one of "
+                         f"{', '.join(map(repr, NORMALIZATIONS))}")
     was_training = model.training
     model.eval()
     try:
@@ -248,24 +300,36 @@ def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percen
     blocks = [Block(nn.Sequential(*[copy.deepcopy(m) for m in routing]), synapse.float().eval(), _layer_name(synapse, counters))
               for routing, synapse, _ in parts]
 
-    # percentile of each hidden layer's positive activations, before normalization
-    collected: list[list[torch.Tensor]] = [[] for _ in blocks[:-1]]
-    seen, input_shape = 0, None
     device = blocks[0].synapse.weight.device
-    for batch in _iterate_batches(calibration):
-        a = batch.to(device=device, dtype=torch.float32)
-        seen += len(a)
-        input_shape = tuple(a.shape[1:])
-        for index, block in enumerate(blocks[:-1]):
-            a = torch.relu(block(a))
-            collected[index].append(a[a > 0].cpu())
+    images = [batch.to(device=device, dtype=torch.float32) for batch in _iterate_batches(calibration)]
+    seen = sum(len(batch) for batch in images)
     if seen == 0:
         raise ValueError("calibration holds no images: pass a batch or loader of training images")
-    scales = [1.0] + [_percentile(torch.cat(values), percentile) for values in collected]
+    input_shape = tuple(images[0].shape[1:])
+
+    # one pass over the images; per layer, the top values of each neuron or the pooled positives
+    hidden = len(blocks) - 1
+    kept: list = [None] * hidden
+    pooled: list[list[torch.Tensor]] = [[] for _ in range(hidden)]
+    k = _values_needed(seen, percentile)
+    for a in images:
+        for index, block in enumerate(blocks[:-1]):
+            a = torch.relu(block(a))
+            if normalization == "neuron_max":
+                kept[index] = _top_values(a.flatten(1).double(), k, kept[index])
+            else:
+                pooled[index].append(a[a > 0].cpu())
+    scales = [1.0]
+    for index in range(hidden):
+        if normalization == "neuron_max":
+            scale = _percentile_max(kept[index], seen, percentile)
+        else:
+            scale = _percentile(torch.cat(pooled[index]), percentile)
+        scales.append(scale if scale > 0 else 1.0)  # a silent layer keeps its weights
 
     for index, block in enumerate(blocks):
         previous, current = scales[index], (scales[index + 1] if index + 1 < len(scales) else 1.0)
         block.synapse.weight.mul_(previous / current)
         if block.synapse.bias is not None:
             block.synapse.bias.div_(current)
-    return SpikingNetwork(blocks, scales, float(percentile), input_shape)
+    return SpikingNetwork(blocks, scales, float(percentile), input_shape, normalization)

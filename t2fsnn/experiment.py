@@ -32,17 +32,18 @@ def _capped(limit: Optional[int], cap: Optional[int]) -> Optional[int]:
 def prepare(dataset: str, model: str, epochs: int, lr: float, batch_size: int, seed: int,
             train_limit: Optional[int], calibration_limit: int, percentile: float, test_limit: Optional[int],
             go_train_limit: Optional[int] = None, with_go_images: bool = False, device="auto",
-            network_device="cpu") -> Experiment:
+            network_device="cpu", precision: str = "fp32", normalization: str = "neuron_max") -> Experiment:
     """Train (or load) the ANN, convert it on training images and load the test images.
 
     Calibration and kernel-optimization images never exceed ``train_limit``, the
     images the ANN was trained on. The network is returned on ``network_device``.
     """
     trained = training.train_or_load(dataset=dataset, model=model, epochs=epochs, lr=lr, batch_size=batch_size,
-                                     seed=seed, train_limit=train_limit, device=device, progress=False)
+                                     seed=seed, train_limit=train_limit, device=device, progress=False,
+                                     precision=precision)
     train_set = data.load(dataset, "train")
     x_calibration, _ = data.to_tensors(train_set, _capped(calibration_limit, train_limit))
-    net = convert(trained.model, x_calibration, percentile=percentile)
+    net = convert(trained.model, x_calibration, percentile=percentile, normalization=normalization)
     x_go = data.to_tensors(train_set, _capped(go_train_limit, train_limit))[0] if with_go_images else None
     x_test, y_test = data.to_tensors(data.load(dataset, "test"), test_limit)
     ann_accuracy = 100.0 * (net.ann_forward(x_test).argmax(1) == y_test).double().mean().item()

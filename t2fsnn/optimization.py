@@ -274,6 +274,7 @@ def optimize_kernels(
     max_percentile: float = 100.0,
     max_target: str = "first_spike",
     tau_floor: float = 0.5,
+    clip_targets: bool = False,
     use_cache: bool = True,
     cache_root=None,
     progress: bool = False,
@@ -282,8 +283,9 @@ def optimize_kernels(
 
     Each step draws a mini-batch of ``images`` (training images, shuffled with
     ``seed``, reshuffled after every pass) and sweeps the spiking layers input
-    first. For layer ``l`` the ground truth is ``net.activations(x)[l]``, the
-    converted ANN's activation; the spike steps are those of the exact T2FSNN
+    first. For layer ``l`` the ground truth is ``net.activations(x, clip=clip_targets)[l]``,
+    the converted ANN's activation, unclipped by default as in the authors' code (values
+    above 1 then pull the kernels towards a larger representable range); the spike steps are those of the exact T2FSNN
     engine with the current kernels, where layers before ``l`` already carry this
     step's update. Then
 
@@ -312,6 +314,8 @@ def optimize_kernels(
     _check_int("batch_size", batch_size, 1)
     _check_int("seed", seed, 0)
     _check_positive("tau_floor", tau_floor)
+    if not isinstance(clip_targets, bool):
+        raise ValueError(f"clip_targets={clip_targets!r} is not allowed: give True or False")
     if not isinstance(images, torch.Tensor) or images.dim() < 2 or len(images) == 0:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images={shape} is not allowed: give a non-empty tensor of images [N, C, H, W]")
@@ -342,7 +346,7 @@ def optimize_kernels(
         "images": cache.digest(images.float()), "steps": steps, "lr": float(lr), "batch_size": batch_size,
         "seed": seed, "rates": rates, "min_percentile": float(min_percentile),
         "max_percentile": float(max_percentile), "max_target": max_target, "tau_floor": float(tau_floor),
-        "code": _source_version(),
+        "clip_targets": clip_targets, "code": _source_version(),
     }
     key = cache.cache_key(spec)
     path = Path(cache_root or cache.cache_dir()) / "kernels" / f"go-{key}.pt"
@@ -362,7 +366,7 @@ def optimize_kernels(
             order, cursor = torch.randperm(len(images), generator=generator), 0
         x = images[order[cursor:cursor + batch]].float().to(device)
         cursor += batch
-        truth = net.activations(x)
+        truth = net.activations(x, clip=clip_targets)
         inputs = x
         for layer in range(L):
             current = _config(cfg, taus, tds)

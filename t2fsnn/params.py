@@ -58,9 +58,14 @@ PARAMS: Dict[str, Param] = {
     "lr": Param(float, "learning rate of the ANN (SGD)", low=0, low_open=True),
     "batch_size": Param(int, "mini-batch size", low=1),
     "seed": Param(int, "random seed", low=0),
+    "precision": Param(str, "ANN training arithmetic: float32, or bfloat16 autocast (faster on CPUs with bf16 units)",
+                       choices=("fp32", "bf16")),
     # conversion
     "calibration_limit": Param(int, "training images used to compute the normalisation percentiles", low=1),
     "percentile": Param(float, "activation percentile used for data-based normalisation", low=0, high=100, low_open=True),
+    "normalization": Param(str, "normalisation statistic: each neuron's percentile, then the layer's maximum "
+                           "(the authors'), or one percentile of the layer's positive activations",
+                           choices=("neuron_max", "pooled")),
     # T2FSNN kernel and pipeline
     "T": Param(int, "time window (fire phase length) in time steps", low=1),
     "tau": Param(float, "kernel time constant tau", low=0, low_open=True),
@@ -76,11 +81,16 @@ PARAMS: Dict[str, Param] = {
     "go_tau_large": Param(float, "the large initial tau of the Fig. 4 experiment", low=0, low_open=True),
     "go_max_target": Param(str, "ground truth of L_max: the earliest spike's value or the ANN's maximum",
                            choices=("first_spike", "ann")),
+    "go_clip_targets": Param(bool, "train the kernels against activations clipped at 1 (the authors: unclipped)"),
     # baseline codings and their comparison (notebooks 06, 07)
     "rate_T": Param(int, "time steps simulated for rate coding", low=1),
     "phase_T": Param(int, "time steps simulated for phase coding", low=1),
     "burst_T": Param(int, "time steps simulated for burst coding", low=1),
     "rate_input": Param(str, "input of rate coding: constant current or Poisson spikes", choices=("constant", "poisson")),
+    "burst_bias": Param(str, "burst coding adds the bias at every step (the authors' VGG-16 code) or once per "
+                        "input cycle (their MNIST script)", choices=("every_step", "per_cycle")),
+    "t2fsnn_latency": Param(str, "Table II latency of T2FSNN: the whole pipeline (the paper) or the settled latency",
+                            choices=("pipeline", "settled")),
     "sim_batch_size": Param(int, "test images simulated together", low=1),
     "latency_tolerance": Param(float, "latency: steps until the accuracy stays within this many points of its final value", low=0),
     # run

@@ -30,12 +30,13 @@ def test_table_and_paper_values(trained_mnist):
     configs = ablation.ablation_configs(cfg, TTFSConfig(T=12, tau=(3.5, 3.0, 3.2), td=(0.0, -0.5, -0.5)))
     evaluations = ablation.run_ablation(net, images[:32], labels[:32], configs)
     table = ablation.ablation_table(evaluations)
-    assert list(table.columns) == ["latency", "accuracy", "spikes"]
+    assert list(table.columns) == ["latency", "accuracy", "spikes", "input spikes"]
     L = net.num_spiking_layers
     assert table.loc["T2FSNN", "latency"] == (L - 1) * 12 + 12
     assert table.loc["T2FSNN+EF", "latency"] == (L - 1) * 6 + 12
     result = net.simulate(images[:32], configs["T2FSNN+GO"])
-    assert table.loc["T2FSNN+GO", "spikes"] == pytest.approx(result.num_spikes.double().mean().item())
+    assert table.loc["T2FSNN+GO", "spikes"] == pytest.approx(result.hidden_spikes.double().mean().item())
+    assert table.loc["T2FSNN+GO", "input spikes"] == pytest.approx(result.input_spikes.double().mean().item())
     paper = {name: paper_results.table_i(name) for name in paper_results.TABLE_I}
     combined = ablation.with_paper(table, paper, label="ours")
     assert combined.loc[("paper, CIFAR-100", "T2FSNN+GO+EF"), "accuracy"] == 68.79

@@ -32,6 +32,16 @@ class SimulationResult:
     spike_times: Optional[list[torch.Tensor]] = None
     extra: dict = field(default_factory=dict)
 
+    @property
+    def input_spikes(self) -> torch.Tensor:
+        """[B] spikes of the input layer (the encoded image)."""
+        return self.spikes_per_layer[:, 0]
+
+    @property
+    def hidden_spikes(self) -> torch.Tensor:
+        """[B] spikes of the hidden layers: the authors' count (input layer left out)."""
+        return self.spikes_per_layer[:, 1:].sum(1)
+
     def accuracy(self, labels: torch.Tensor) -> float:
         return 100.0 * (self.predictions.cpu() == labels.cpu()).float().mean().item()
 
