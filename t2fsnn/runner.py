@@ -2,7 +2,8 @@
 
 Parameters of a run = profile ``defaults`` + the profile's ``datasets`` entry
 for the chosen dataset + the profile's ``notebooks`` entry for the notebook +
-values given on the command line, restricted to the names the notebook's
+the dataset entry's own ``notebooks`` entry for the notebook + values given on
+the command line, restricted to the names the notebook's
 ``parameters`` cell declares.  Every value is checked against
 :mod:`t2fsnn.params` before any notebook starts.
 
@@ -131,8 +132,11 @@ def resolve_parameters(
         merged: Dict[str, Any] = {}
         merged.update(prof["defaults"])
         dataset = given.get("dataset", prof["notebooks"].get(stem, {}).get("dataset", merged.get("dataset")))
-        merged.update(prof["datasets"].get(dataset, {}))
-        merged.update(prof["notebooks"].get(stem, {}))
+        for_dataset = dict(prof["datasets"].get(dataset) or {})
+        for_dataset_notebooks = for_dataset.pop("notebooks", None) or {}
+        merged.update(for_dataset)
+        merged.update(prof["notebooks"].get(stem) or {})
+        merged.update(for_dataset_notebooks.get(stem) or {})
         merged.update(given)
         merged["profile"] = profile
         chosen = {name: value for name, value in merged.items() if name in declared}
@@ -444,6 +448,14 @@ def run_record(params: Mapping[str, Any]) -> Dict[str, str]:
         }
     )
     return record
+
+
+def parameter_values(namespace: Mapping[str, Any]) -> Dict[str, Any]:
+    """The notebook parameters found in ``namespace`` (a notebook's ``globals()``), in its order.
+
+    The run record is built from these, so a notebook never re-types its parameters.
+    """
+    return {name: value for name, value in namespace.items() if name in _params.PARAMS}
 
 
 def record_run(params: Mapping[str, Any]):
