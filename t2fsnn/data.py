@@ -251,6 +251,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("copy_reg", "_reconstructor"),
         ("copyreg", "_reconstructor"), ("__builtin__", "object"), ("builtins", "object"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
     }
 
     def find_class(self, module, name):
@@ -273,7 +274,8 @@ def _check_cifar(name: str, path: Path) -> int:
         with open(path, "rb") as f:
             entry = _ArrayUnpickler(f, encoding="latin1").load()
     except Exception as error:
-        reason = "truncated pickle" if isinstance(error, EOFError) else "unreadable pickle"
+        truncated = isinstance(error, EOFError) or "truncated" in str(error)
+        reason = "truncated pickle" if truncated else "unreadable pickle"
         raise _corrupt(name, path, expected, f"{reason} ({type(error).__name__}: {error})") from None
     if not isinstance(entry, dict):
         raise _corrupt(name, path, expected, f"a pickled {type(entry).__name__}")
@@ -392,7 +394,7 @@ def _network_problem(name: str) -> Optional[str]:
         try:
             socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
             reached.set()
-        except OSError as error:
+        except Exception as error:  # OSError, or anything a broken resolver raises
             errors.append(f"{host}: {error}")
 
     threads = [threading.Thread(target=probe, args=hp, daemon=True) for hp in hosts]

@@ -61,6 +61,28 @@ def check_run(parameters: Mapping[str, Any], output_dir: os.PathLike) -> None:
         data.check(dataset)
 
 
+_ADDED_TAGS = ("injected-parameters", "papermill-error-cell-tag")  # cells papermill adds to the executed copy
+
+
+def _source_cell(partial: Optional[Path], executed_index: int):
+    """(1-based number of the failed cell in the source notebook, its number of cells).
+
+    Found from the partial notebook: the cell with the error output, not counting the
+    cells papermill added. Falls back to papermill's index in the executed copy.
+    """
+    import json
+
+    try:
+        cells = json.loads(partial.read_text())["cells"]
+    except Exception:
+        return executed_index + 1, "?"
+    own = [c for c in cells if not set(c.get("metadata", {}).get("tags", [])) & set(_ADDED_TAGS)]
+    for number, cell in enumerate(own, 1):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return number, len(own)
+    return executed_index + 1, len(own)
+
+
 def notebook_failure(error: BaseException, notebook: os.PathLike, partial: Optional[os.PathLike]) -> Optional[NotebookFailedError]:
     """A :class:`NotebookFailedError` for a papermill failure: which cell, what error, where the partial notebook is.
 
@@ -69,7 +91,7 @@ def notebook_failure(error: BaseException, notebook: os.PathLike, partial: Optio
     """
     name = Path(notebook).name
     partial = Path(partial) if partial is not None else None
-    where = (f"The partial executed notebook, with the error in that cell, is {partial}"
+    where = (f"The partial executed notebook, with the error output in that cell (marked in red), is {partial}"
              if partial is not None and partial.exists() else "No partial executed notebook was written.")
     try:
         from papermill.exceptions import PapermillExecutionError
@@ -79,10 +101,11 @@ def notebook_failure(error: BaseException, notebook: os.PathLike, partial: Optio
         source = (error.source or "").strip().splitlines()
         first = next((line for line in source if line.strip() and not line.lstrip().startswith("#")),
                      source[0] if source else "")
-        count = f", execution count {error.exec_count}" if error.exec_count is not None else ""
-        message = (f"notebook {name} failed in cell {error.cell_index + 1}{count}: {error.ename}: {error.evalue}\n"
+        cell, total = _source_cell(partial, error.cell_index)
+        shown = f"In [{error.exec_count}] in the partial notebook" if error.exec_count is not None else "not executed"
+        message = (f"notebook {name} failed in cell {cell} of {total} ({shown}): {error.ename}: {error.evalue}\n"
                    f"  the cell begins: {first[:120]}\n{where}")
-        return NotebookFailedError(message, name, error.cell_index + 1, partial)
+        return NotebookFailedError(message, name, cell, partial)
     kind = type(error).__name__
     if kind == "DeadKernelError" or "kernel died" in str(error).lower():
         message = f"notebook {name}: the kernel died while running it ({str(error).strip()[:200]})\n{where}"
