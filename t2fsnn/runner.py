@@ -418,6 +418,31 @@ def _device_name(requested: str) -> str:
     return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
+def _data_root_shown(dataset: Any) -> str:
+    """Where the run's data came from, without a path of the machine that ran it.
+
+    ``data/mnist-subset`` (repository-relative) for the embedded subset,
+    ``$T2FSNN_DATA`` when that variable chose the data root, else the
+    repository-relative default ``data``.
+    """
+    from . import data as _data
+
+    if dataset == "mnist_subset":
+        where = _data.SUBSET_DIR
+        try:
+            where = where.resolve().relative_to(REPO_ROOT)
+        except ValueError:
+            pass
+        return f"{where.as_posix()} (embedded subset, in the repository)"
+    if os.environ.get(_data.ENV_VAR):
+        return f"${_data.ENV_VAR}"
+    root = _data.data_root()
+    try:
+        return root.resolve().relative_to(REPO_ROOT).as_posix() + " (in the repository)"
+    except ValueError:  # pragma: no cover - data_root() is $T2FSNN_DATA or <repo>/data
+        return root.name
+
+
 def run_record(params: Mapping[str, Any]) -> Dict[str, str]:
     """What produced this run: profile, parameters, data, versions, device."""
     import torch
@@ -425,10 +450,7 @@ def run_record(params: Mapping[str, Any]) -> Dict[str, str]:
     from . import data as _data
 
     dataset = params.get("dataset")
-    if dataset == "mnist_subset":
-        root = f"{_data.SUBSET_DIR} (embedded subset)"
-    else:
-        root = str(_data.data_root())
+    root = _data_root_shown(dataset)
     record = {
         "profile": str(params.get("profile", "")),
         "dataset": str(dataset),
