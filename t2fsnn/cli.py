@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-run", action="store_true", help="only build, using the notebooks already in book/generated")
     p.add_argument("--no-build", action="store_true", help="only run the notebooks into book/generated")
 
+    p = sub.add_parser("record", help="run every book notebook at full scale into book/recorded/<profile>-<dataset>/ "
+                                      "with run.json (resumes an interrupted record)")
+    add_common(p)
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="record from a work tree with uncommitted changes (run.json and the book say so)")
+    p.add_argument("--notebooks", default=None,
+                   help="comma-separated notebook stems to record (default: every book notebook)")
+    p.add_argument("--output-root", default=None, help="folder of recorded runs (default: book/recorded)")
+
     p = sub.add_parser("data", help="show which datasets are present and verified")
     p.add_argument("--root", default=None, help="data root (default: $T2FSNN_DATA, else <repo>/data)")
     p.add_argument("--no-verify", action="store_true", help="only check that files exist")
@@ -73,6 +82,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                 display.note("building the HTML book (jupyter-book) ...")
                 index = runner.build_book()
             display.summary(outputs, index)
+        elif args.command == "record":
+            from . import record
+
+            display = progress.Display.for_terminal(quiet=args.quiet)
+            stems = [s.strip() for s in args.notebooks.split(",") if s.strip()] if args.notebooks else None
+            command = "t2fsnn " + " ".join(sys.argv[1:] if argv is None else argv)
+            folder = record.record(args.profile, _overrides(args.parameter), notebooks=stems,
+                                   allow_dirty=args.allow_dirty, output_root=args.output_root,
+                                   command=command, display=display)
+            display.note(f"recorded run complete: {folder}")
         elif args.command == "data":
             from . import data
 

@@ -1,0 +1,255 @@
+"""Recorded runs: every book notebook executed once at full scale and committed with its provenance.
+
+``t2fsnn record --profile full -p dataset mnist`` runs the book's notebooks with those
+parameters into ``book/recorded/<profile>-<dataset>/`` and writes ``run.json`` beside them:
+the command, the resolved parameters of each notebook, the source revision (with a dirty
+flag), the machine, the versions, the start, end and seconds of each notebook, and the
+sha256 of every data file and every cached model the run used.
+
+A record resumes by default: a notebook already recorded with the same parameters at the
+same revision is kept, every other one runs again (trained models and optimized kernels
+come from the cache), so re-running the command after a crash completes the run.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from . import runner
+
+__all__ = ["RECORDED_DIR", "RUN_FILE", "RecordError", "record", "record_name", "read_run", "recorded_runs",
+           "source_revision", "machine", "dataset_files", "glued_values", "REQUIRED_KEYS", "NUMERIC_SOURCES"]
+
+RECORDED_DIR = runner.REPO_ROOT / "book" / "recorded"
+RUN_FILE = "run.json"
+REQUIRED_KEYS = ("name", "profile", "dataset", "command", "revision", "machine", "versions", "data", "models",
+                 "notebooks", "started", "finished", "seconds", "complete")
+# files whose changes can change a recorded number
+NUMERIC_SOURCES = ("t2fsnn", "notebooks")
+
+
+class RecordError(runner.ParameterError):
+    """A record was refused before any notebook ran (dirty tree, unknown notebook, ...)."""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _git(*args: str, root: Path = runner.REPO_ROOT) -> str:
+    out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RecordError(f"git {' '.join(args)} failed in {root}: {out.stderr.strip() or out.stdout.strip()}")
+    return out.stdout
+
+
+def source_revision(root: Path = runner.REPO_ROOT, ignore: Sequence[str] = ("book/recorded",)) -> Dict[str, Any]:
+    """``{"commit", "dirty", "changed"}``: HEAD and the tracked or untracked files that differ from it.
+
+    Paths under ``ignore`` (the recorded runs themselves) never make the tree dirty.
+    """
+    commit = _git("rev-parse", "HEAD", root=root).strip()
+    changed = []
+    for line in _git("status", "--porcelain", root=root).splitlines():
+        path = line[3:].split(" -> ")[-1].strip('"')
+        if not any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in ignore):
+            changed.append(path)
+    return {"commit": commit, "dirty": bool(changed), "changed": changed}
+
+
+def machine() -> Dict[str, Any]:
+    """CPU model and threads, GPU if any, of this machine."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "gpu": gpu,
+            "system": platform.system()}
+
+
+def _versions() -> Dict[str, str]:
+    import torch
+
+    return {"t2fsnn": runner._package_version(), "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_files(dataset: str) -> Dict[str, Any]:
+    """Where the dataset came from (never an absolute path) and the sha256 of each of its files."""
+    from . import data
+
+    if dataset == "mnist_subset":
+        base, root = data.SUBSET_DIR, "data/mnist-subset (embedded subset)"
+        files = sorted(p for p in base.iterdir() if p.is_file() and p.suffix == ".gz")
+        names = [p.name for p in files]
+    else:
+        base, root = data.data_root(), "$T2FSNN_DATA" if os.environ.get("T2FSNN_DATA") else "data/"
+        names = [spec.path for spec in data.REGISTRY[dataset]]
+        files = [base / name for name in names]
+    missing = [str(n) for n, p in zip(names, files) if not p.is_file()]
+    if missing:
+        raise RecordError(f"dataset {dataset!r}: missing files {', '.join(missing)} under {root}")
+    return {"dataset": dataset, "root": root, "sha256": {name: _sha256(path) for name, path in zip(names, files)}}
+
+
+def record_name(profile: str, dataset: str) -> str:
+    return f"{profile}-{dataset}"
+
+
+def read_run(folder: os.PathLike) -> Dict[str, Any]:
+    """The ``run.json`` of a recorded run (``{}`` when there is none yet)."""
+    path = Path(folder) / RUN_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path} is not valid JSON ({exc}); delete it to record the run again") from None
+
+
+def recorded_runs(root: os.PathLike = RECORDED_DIR) -> Dict[str, Dict[str, Any]]:
+    """Every recorded run under ``root`` by name, complete or not."""
+    root = Path(root)
+    if not root.is_dir():
+        return {}
+    return {folder.name: read_run(folder) for folder in sorted(root.iterdir()) if (folder / RUN_FILE).exists()}
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def glued_values(path: os.PathLike) -> Dict[str, str]:
+    """``{key: text/plain}`` of every value an executed notebook glued."""
+    values = {}
+    for cell in json.loads(Path(path).read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata", {}).get("scrapbook", {})
+            if meta.get("name"):
+                data, prefix = output.get("data", {}), meta.get("mime_prefix", "")
+                values[meta["name"]] = "".join(data.get("text/plain", data.get(prefix + "text/plain", "")))
+    return values
+
+
+def _models_used(folder: Path, plans: Sequence[tuple]) -> Dict[str, str]:
+    """sha256 of each cached ANN whose key a recorded notebook glued (``model_key``)."""
+    from . import cache
+
+    found: Dict[str, str] = {}
+    for stem, params in plans:
+        path = folder / f"{stem}.ipynb"
+        if not path.exists():
+            continue
+        key = glued_values(path).get("model_key")
+        if key:
+            name = f"{params['model']}-{params['dataset']}-{key.strip(chr(39))}.pt"
+            model = Path(cache.cache_dir()) / "models" / name
+            found[name] = _sha256(model) if model.exists() else "not in this machine's cache"
+    return found
+
+
+def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebooks: Optional[Sequence[str]] = None,
+           allow_dirty: bool = False, output_root: Optional[os.PathLike] = None, command: Optional[str] = None,
+           display=None) -> Path:
+    """Run every book notebook (or ``notebooks``) for the record; return the run's folder.
+
+    Every notebook's parameters and the work tree are checked before anything runs. A
+    notebook recorded before with the same parameters at the same revision is kept.
+    ``display`` (:class:`t2fsnn.progress.Display`) shows each notebook and its progress.
+    """
+    from . import progress
+    overrides = dict(overrides or {})
+    stems = list(notebooks) if notebooks else list(runner.BOOK_NOTEBOOKS)
+    unknown = [s for s in stems if s not in runner.BOOK_NOTEBOOKS]
+    if unknown:
+        raise RecordError(f"unknown notebook {', '.join(unknown)}; book notebooks: {', '.join(runner.BOOK_NOTEBOOKS)}")
+    revision = source_revision()
+    if revision["dirty"] and not allow_dirty:
+        shown = ", ".join(revision["changed"][:8]) + (" ..." if len(revision["changed"]) > 8 else "")
+        raise RecordError(f"the work tree has uncommitted changes ({shown}); commit them, or record anyway "
+                          f"with --allow-dirty (run.json and the book then say so)")
+    taken = set()
+    for stem in stems:
+        taken.update(runner.declared_parameters(stem))
+    for name in overrides:
+        if name not in taken:
+            raise RecordError(f"no recorded notebook takes parameter {name!r}; they take: {', '.join(sorted(taken))}")
+    plans = []
+    for stem in stems:
+        declared = runner.declared_parameters(stem)
+        own = {k: v for k, v in overrides.items() if k in declared}
+        plans.append((stem, runner.resolve_parameters(stem, profile, own), own))
+    datasets = {params["dataset"] for _, params, _ in plans if "dataset" in params}
+    if len(datasets) != 1:
+        raise RecordError(f"a record covers one dataset; the notebooks resolve to {sorted(datasets)}")
+    dataset = datasets.pop()
+    data_record = dataset_files(dataset)  # refuses a missing dataset before any notebook runs
+
+    folder = Path(output_root or RECORDED_DIR) / record_name(profile, dataset)
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = read_run(folder)
+    done = previous.get("notebooks", {}) if previous else {}
+    run: Dict[str, Any] = {
+        "name": folder.name, "profile": profile, "dataset": dataset,
+        "command": command or f"t2fsnn record --profile {profile}" + "".join(f" -p {k} {v}" for k, v in overrides.items()),
+        "revision": {k: revision[k] for k in ("commit", "dirty")} | ({"changed": revision["changed"]} if revision["dirty"] else {}),
+        "machine": machine(), "versions": _versions(), "data": data_record, "models": {},
+        "notebooks": {}, "started": previous.get("started") or _now(), "finished": None, "seconds": None,
+        "complete": False, "resumed": bool(done),
+    }
+    display = display or progress.Display("off")
+    json_params = lambda p: json.loads(json.dumps(p, default=str))  # noqa: E731  (as stored)
+    for index, (stem, params, own) in enumerate(plans, 1):
+        entry = done.get(stem, {})
+        kept = (entry.get("status") == "done" and entry.get("parameters") == json_params(params)
+                and entry.get("commit") == revision["commit"] and (folder / f"{stem}.ipynb").exists())
+        if kept:
+            run["notebooks"][stem] = entry
+            display.note(f"[{index}/{len(plans)}] {stem}: kept from the earlier record of this revision")
+            continue
+        start, started = time.perf_counter(), _now()
+        run["notebooks"][stem] = {"parameters": json_params(params), "commit": revision["commit"], "start": started,
+                                  "status": "running"}
+        _write_json(folder / RUN_FILE, run)
+        display.notebook_started(index, len(plans), stem, profile)
+        try:
+            out = runner.run_notebook(stem, profile, own, output_dir=folder, display=display)
+        except BaseException:
+            display.notebook_failed(index, len(plans), stem, time.perf_counter() - start)
+            raise
+        seconds = time.perf_counter() - start
+        run["notebooks"][stem].update({"end": _now(), "seconds": round(seconds, 1), "status": "done"})
+        _write_json(folder / RUN_FILE, run)
+        display.notebook_finished(index, len(plans), stem, seconds, out)
+    run["models"] = _models_used(folder, [(s, p) for s, p, _ in plans])
+    run["finished"] = _now()
+    run["seconds"] = round(sum(e.get("seconds", 0.0) for e in run["notebooks"].values()), 1)
+    run["complete"] = True
+    _write_json(folder / RUN_FILE, run)
+    return folder
