@@ -6,11 +6,11 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
-.PHONY: book test run-notebooks build data clean clean-cache
+.PHONY: book test run-notebooks build check-book data clean clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
 book: $(STAMP)
@@ -18,10 +18,15 @@ book: $(STAMP)
 
 # Run the notebooks only / build only (from the notebooks already in book/generated).
 run-notebooks: $(STAMP)
-	$(BIN)/python -c "from t2fsnn import runner; runner.run_book_notebooks('$(PROFILE)')"
+	$(BIN)/t2fsnn book --no-build --profile $(PROFILE)
 
 build: $(STAMP)
 	$(BIN)/t2fsnn book --no-run
+
+# Every page of the built book in headless Chromium, offline; screenshots in _build/screenshots/
+# (needs Debian's chromium: apt-get install -y chromium).
+check-book: $(STAMP)
+	$(BIN)/python -m t2fsnn.browser _build/html --screenshots _build/screenshots
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

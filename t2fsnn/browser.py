@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Sequence, Set
 from urllib.parse import unquote, urlsplit
 
 INSTALL_COMMAND = "apt-get install -y chromium"
@@ -284,6 +284,7 @@ _PAGE_SCRIPT = r"""
       .map(e => e.textContent.trim()).slice(0, 20),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     text: parts.join(' '),
+    fullText: document.body.innerText,
   };
 })()
 """
@@ -366,8 +367,12 @@ def pages_of(html_dir: os.PathLike) -> List[Path]:
 
 
 def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optional[Path] = None,
-               ids_cache: Optional[Dict[Path, Set[str]]] = None) -> PageReport:
-    """Load one page and list what a reader would see wrong with it."""
+               ids_cache: Optional[Dict[Path, Set[str]]] = None, forbidden: Sequence[str] = ()) -> PageReport:
+    """Load one page and list what a reader would see wrong with it.
+
+    ``forbidden``: strings that must not appear anywhere in the page's text, code
+    included (for example the path of the folder the book was built in).
+    """
     rel = str(page.relative_to(html_dir))
     problems: List[str] = []
     browser.open(page.resolve().as_uri())
@@ -383,6 +388,10 @@ def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optio
     for ref in info["unresolved"]:
         problems.append(f"unresolved cross-reference: {ref}")
     problems += _text_problems(info["text"])
+    for text in forbidden:
+        at = info["fullText"].find(text)
+        if text and at >= 0:
+            problems.append(f"{text!r} in the page: ...{info['fullText'][max(0, at - 60):at + len(text) + 40]}...")
     problems += browser.errors()
     problems += _link_problems(info["links"], html_dir, ids_cache if ids_cache is not None else {})
     report = PageReport(rel, problems, info["mathNodes"], info["typeset"], info["images"])
@@ -393,15 +402,15 @@ def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optio
 
 
 def check_book(html_dir: os.PathLike, screenshots: Optional[os.PathLike] = None,
-               pages: Optional[Iterable[os.PathLike]] = None) -> List[PageReport]:
-    """Check every page of the built book in ``html_dir`` (see the module docstring)."""
+               pages: Optional[Iterable[os.PathLike]] = None, forbidden: Sequence[str] = ()) -> List[PageReport]:
+    """Check every page of the built book in ``html_dir`` (see the module docstring and :func:`check_page`)."""
     html_dir = Path(html_dir).resolve()
     chosen = [Path(p).resolve() for p in pages] if pages is not None else pages_of(html_dir)
     if not chosen:
         raise FileNotFoundError(f"no HTML pages under {html_dir}")
     cache: Dict[Path, Set[str]] = {}
     with Chromium() as browser:
-        return [check_page(browser, page, html_dir, Path(screenshots) if screenshots else None, cache)
+        return [check_page(browser, page, html_dir, Path(screenshots) if screenshots else None, cache, forbidden)
                 for page in chosen]
 
 

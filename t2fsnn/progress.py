@@ -102,6 +102,8 @@ class Display:
     def _write(self, text: str) -> None:
         if self.mode == "off":
             return
+        if self.mode == "bars":  # start on a clean line, whatever a kernel's bar left there
+            text = "\r\x1b[K" + text
         self.stream.write(text + "\n")
         self.stream.flush()
 
