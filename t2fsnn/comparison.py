@@ -32,7 +32,7 @@ from .config import TTFSConfig
 from .metrics import ENERGY_PARAMETERS, normalized_energy
 
 __all__ = ["CodingRun", "T2FSNN_LATENCIES", "SPIKE_COUNTS", "run_coding", "run_codings", "latency_to_accuracy", "baseline_configs", "t2fsnn_variants",
-           "comparison_table", "accuracy_curves", "key_points", "with_paper", "T2FSNN_VARIANTS"]
+           "comparison_table", "horizon_check", "accuracy_curves", "key_points", "with_paper", "T2FSNN_VARIANTS"]
 
 T2FSNN_VARIANTS = ("T2FSNN", "T2FSNN+GO", "T2FSNN+EF", "T2FSNN+GO+EF")
 # which latency a T2FSNN row of Table II reports; which layers' spikes count
@@ -265,6 +265,30 @@ def comparison_table(runs: Mapping[str, CodingRun], reference: str = "rate", tol
         row["steps simulated"] = s["steps simulated"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("coding")
+
+
+def horizon_check(runs: Mapping[str, CodingRun], fraction: float = 0.2, tolerance: float = 0.2) -> pd.DataFrame:
+    """Is each clock-driven coding's curve flat at the end of its horizon?
+
+    Flat: over the last ``fraction`` of the simulated steps the accuracy moves by at most
+    ``tolerance`` points, so a longer simulation would not change its reading. T2FSNN runs
+    end with their pipeline and are not checked.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction={fraction!r} is not allowed: it must be in (0, 1]")
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance={tolerance!r} is not allowed: it must be >= 0")
+    rows = {}
+    for name, run in runs.items():
+        if run.is_pipeline:
+            continue
+        tail = run.accuracy_over_time[-max(1, int(round(fraction * run.steps))):]
+        spread = float(tail.max() - tail.min())
+        rows[name] = {"steps simulated": run.steps, f"accuracy range over the last {fraction:.0%} (points)": spread,
+                      "flat": spread <= tolerance + 1e-9}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "coding"
+    return frame
 
 
 def accuracy_curves(runs: Mapping[str, CodingRun]) -> pd.DataFrame:
