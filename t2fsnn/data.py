@@ -35,6 +35,7 @@ import socket
 import tempfile
 import time
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -538,16 +539,17 @@ def _subset_root(subset_dir: Optional[Path] = None) -> Path:
             )
         raw.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{spec.path}.", suffix=".tmp")
+        expected = f"a gzip file that decompresses to the registered {spec.path} (sha256 {spec.digest})"
         try:
-            with os.fdopen(fd, "wb") as out, gzip.open(gz, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    out.write(chunk)
+            try:
+                with os.fdopen(fd, "wb") as out, gzip.open(gz, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        out.write(chunk)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+                raise _corrupt("mnist_subset", gz, expected, f"a damaged gzip file ({type(error).__name__}: {error})") from None
             digest = file_digest(Path(tmp), spec.algo)
             if digest != spec.digest:
-                raise OSError(
-                    f"the embedded MNIST subset file {gz} does not decompress to the registered content "
-                    f"(sha256 {digest}, expected {spec.digest}); restore data/mnist-subset from git"
-                )
+                raise _corrupt("mnist_subset", gz, expected, f"content with sha256 {digest}")
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
@@ -653,8 +655,8 @@ def status(root: Optional[os.PathLike] = None, verify: bool = True) -> List[dict
                 try:
                     _subset_root()
                     state = "verified"
-                except OSError:
-                    state = "mismatched"
+                except (OSError, DatasetCorruptError):
+                    state = "corrupt"
             files = [str(folder / f"{s.path}.gz") for s in specs]
         else:
             missing, mismatched = _check_files(base, specs, verify=verify)
