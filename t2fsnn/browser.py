@@ -12,7 +12,7 @@ For each page, :func:`check_book` reports as problems:
   TeX command or sub/superscript), and fewer typeset formulas (``mjx-container``)
   than math nodes that Sphinx emitted (``.math``);
 - an ``<img>`` that did not load (``naturalWidth == 0``);
-- a glue reference or a cross-reference left unresolved;
+- a glue reference that pasted nothing, or a cross-reference left unresolved;
 - a console error, an uncaught exception or a failed resource load;
 - an internal link to a missing page or anchor.
 
@@ -283,6 +283,7 @@ _PAGE_SCRIPT = r"""
     unresolved: [...document.querySelectorAll('.xref, .pending_xref')].filter(e => !e.closest('a'))
       .map(e => e.textContent.trim()).slice(0, 20),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    pasted: document.querySelectorAll('.pasted-text, .pasted-inline').length,
     text: parts.join(' '),
     fullText: document.body.innerText,
   };
@@ -353,6 +354,51 @@ def _text_problems(text: str) -> List[str]:
     return problems
 
 
+_GLUE_ROLE = re.compile(r"\{glue(:text)?\}`")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+
+
+def _without_code_blocks(markdown: str) -> str:
+    """``markdown`` less its fenced code blocks (directive blocks such as ```` ```{glue} ```` are kept)."""
+    kept, fence, code = [], None, False
+    for line in markdown.splitlines():
+        match = _FENCE.match(line)
+        if fence is None and match:
+            fence, code = match.group(1), not match.group(2).strip().startswith("{")
+            if not code:
+                kept.append(line)
+            continue
+        if fence is not None and match and match.group(1).startswith(fence) and not match.group(2).strip():
+            if not code:
+                kept.append(line)
+            fence, code = None, False
+            continue
+        if not code:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _glue_problems(page: Path, html_dir: Path, pasted: int) -> List[str]:
+    """Inline glue roles in the page's source (``_sources/``) that pasted nothing.
+
+    myst-nb renders a glue key that the notebook did not glue as nothing at all,
+    so the page is compared with its source: each ``{glue:text}`` / ``{glue}`` role
+    should have left one ``.pasted-text`` / ``.pasted-inline`` element.
+    """
+    rel = page.relative_to(html_dir).with_suffix("")
+    for suffix in (".md", ".md.txt"):
+        source = html_dir / "_sources" / (str(rel) + suffix)
+        if source.is_file():
+            break
+    else:
+        return []
+    text = _without_code_blocks(source.read_text(errors="replace"))
+    roles = len(_GLUE_ROLE.findall(text))
+    if roles > pasted:
+        return [f"{roles - pasted} of {roles} glue references pasted nothing (a key the notebook did not glue)"]
+    return []
+
+
 def pages_of(html_dir: os.PathLike) -> List[Path]:
     """Every content page of a built book (not search, genindex, or sources)."""
     html_dir = Path(html_dir)
@@ -366,6 +412,9 @@ def pages_of(html_dir: os.PathLike) -> List[Path]:
     return pages
 
 
+_REFRESH = re.compile(r"""<meta\s+http-equiv=["']refresh["']\s+content=["']\d+;\s*url=([^"']+)["']""", re.I)
+
+
 def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optional[Path] = None,
                ids_cache: Optional[Dict[Path, Set[str]]] = None, forbidden: Sequence[str] = ()) -> PageReport:
     """Load one page and list what a reader would see wrong with it.
@@ -375,6 +424,10 @@ def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optio
     """
     rel = str(page.relative_to(html_dir))
     problems: List[str] = []
+    redirect = _REFRESH.search(page.read_text(errors="replace"))
+    if redirect:  # a redirect page (the book's root index.html): its target must exist
+        target = (page.parent / unquote(redirect.group(1).split("#")[0])).resolve()
+        return PageReport(rel, [] if target.is_file() else [f"redirect to a missing page: {redirect.group(1)}"])
     browser.open(page.resolve().as_uri())
     info = browser.evaluate(_PAGE_SCRIPT, timeout=90)
     time.sleep(0.2)  # late console messages (a font or image that failed after load)
@@ -388,6 +441,7 @@ def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optio
     for ref in info["unresolved"]:
         problems.append(f"unresolved cross-reference: {ref}")
     problems += _text_problems(info["text"])
+    problems += _glue_problems(page, html_dir, info["pasted"])
     for text in forbidden:
         at = info["fullText"].find(text)
         if text and at >= 0:
