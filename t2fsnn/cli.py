@@ -77,6 +77,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 outputs = runner.run_book_notebooks(args.profile, _overrides(args.parameter), display=display)
             elif args.parameter:
                 raise runner.ParameterError("--no-run takes no parameters")
+            else:  # the executed notebooks the chapters paste from, checked before jupyter-book starts
+                from . import preflight
+
+                preflight.check_generated(runner.GENERATED_DIR, runner.BOOK_NOTEBOOKS)
             index = None
             if not args.no_build:
                 display.note("building the HTML book (jupyter-book) ...")

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-__all__ = ["OutputNotWritableError", "NotebookFailedError", "check_output_dir", "check_run", "notebook_failure"]
+__all__ = ["OutputNotWritableError", "NotebookFailedError", "check_output_dir", "check_run", "check_generated",
+           "notebook_failure"]
 
 
 class OutputNotWritableError(PermissionError):
@@ -81,6 +82,17 @@ def _source_cell(partial: Optional[Path], executed_index: int):
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             return number, len(own)
     return executed_index + 1, len(own)
+
+
+def check_generated(folder: os.PathLike, stems) -> None:
+    """The executed notebooks a book build pastes from must exist (``t2fsnn book --no-run``)."""
+    folder = Path(folder)
+    missing = [f"{stem}.ipynb" for stem in stems if not (folder / f"{stem}.ipynb").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"no executed notebook {', '.join(missing)} in {folder}: the book pastes its results from them. "
+            f"Run `t2fsnn book` (all notebooks, then the build) or `t2fsnn run <notebook>` for each first"
+        )
 
 
 def notebook_failure(error: BaseException, notebook: os.PathLike, partial: Optional[os.PathLike]) -> Optional[NotebookFailedError]:

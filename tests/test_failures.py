@@ -286,6 +286,17 @@ def test_book_checks_every_dataset_before_the_first_notebook(no_kernel, monkeypa
     assert not list((tmp_path / "o").iterdir())
 
 
+def test_cli_book_no_run_without_executed_notebooks(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "GENERATED_DIR", tmp_path / "generated")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("jupyter-book started although the executed notebooks are missing")
+
+    monkeypatch.setattr(runner, "build_book", no_build)
+    cli_refusal(capsys, ["book", "--no-run"], "no executed notebook", "01_train_and_convert.ipynb",
+                "Run `t2fsnn book`")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_cache_folder(tmp_path):
     folder = tmp_path / "ro"
