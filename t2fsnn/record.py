@@ -30,6 +30,7 @@ __all__ = ["RECORDED_DIR", "RUN_FILE", "RecordError", "record", "record_name", "
 
 RECORDED_DIR = runner.REPO_ROOT / "book" / "recorded"
 RUN_FILE = "run.json"
+REPORT_NOTEBOOK = "00_reproduction_report"  # reads the recorded runs; never recorded itself
 REQUIRED_KEYS = ("name", "profile", "dataset", "command", "revision", "machine", "versions", "data", "models",
                  "notebooks", "started", "finished", "seconds", "complete")
 # files whose changes can change a recorded number
@@ -185,7 +186,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
     """
     from . import progress
     overrides = dict(overrides or {})
-    stems = list(notebooks) if notebooks else list(runner.BOOK_NOTEBOOKS)
+    stems = list(notebooks) if notebooks else [s for s in runner.BOOK_NOTEBOOKS if s != REPORT_NOTEBOOK]
     unknown = [s for s in stems if s not in runner.BOOK_NOTEBOOKS]
     if unknown:
         raise RecordError(f"unknown notebook {', '.join(unknown)}; book notebooks: {', '.join(runner.BOOK_NOTEBOOKS)}")
@@ -233,6 +234,8 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
             run["notebooks"][stem] = entry
             display.note(f"[{index}/{len(plans)}] {stem}: kept from the earlier record of this revision")
             continue
+        for stale in folder.glob(f".{stem}.*.ipynb"):  # the temporary copy of a run killed before
+            stale.unlink()
         start, started = time.perf_counter(), _now()
         run["notebooks"][stem] = {"parameters": json_params(params), "commit": revision["commit"], "start": started,
                                   "status": "running"}

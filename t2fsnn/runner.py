@@ -40,6 +40,7 @@ DEFAULT_PROFILE = "quick"
 # The notebooks of the book, in reading order (stems of files in notebooks/).
 # Add a new notebook here; ``t2fsnn book`` runs them in this order.
 BOOK_NOTEBOOKS: List[str] = [
+    "00_reproduction_report",
     "01_train_and_convert",
     "02_ttfs_coding_primer",
     "03_spike_time_distributions",
@@ -433,7 +434,7 @@ def _data_root_shown(dataset: Any) -> str:
             where = where.resolve().relative_to(REPO_ROOT)
         except ValueError:
             pass
-        return f"{where.as_posix()} (embedded subset, in the repository)"
+        return f"{where.as_posix()} (embedded subset)"
     if os.environ.get(_data.ENV_VAR):
         return f"${_data.ENV_VAR}"
     root = _data.data_root()
