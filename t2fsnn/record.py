@@ -6,8 +6,8 @@ the command, the resolved parameters of each notebook, the source revision (with
 flag), the machine, the versions, the start, end and seconds of each notebook, and the
 sha256 of every data file and every cached model the run used.
 
-A record resumes by default: a notebook already recorded with the same parameters at the
-same revision is kept, every other one runs again (trained models and optimized kernels
+A record resumes by default: a notebook already recorded with the same parameters, at a
+revision whose package and notebook equal this one's, is kept, every other one runs again (trained models and optimized kernels
 come from the cache), so re-running the command after a crash completes the run.
 """
 from __future__ import annotations
@@ -113,6 +113,18 @@ def dataset_files(dataset: str) -> Dict[str, Any]:
     if missing:
         raise RecordError(f"dataset {dataset!r}: missing files {', '.join(missing)} under {root}")
     return {"dataset": dataset, "root": root, "sha256": {name: _sha256(path) for name, path in zip(names, files)}}
+
+
+def _same_numbers(commit: str, stem: str, root: Path = runner.REPO_ROOT) -> bool:
+    """No file that can change the notebook's numbers (the package, the notebook) differs from ``commit``."""
+    if not commit:
+        return False
+    head = _git("rev-parse", "HEAD", root=root).strip()
+    if commit == head:
+        return True
+    out = subprocess.run(["git", "-C", str(root), "diff", "--quiet", commit, "HEAD", "--", "t2fsnn",
+                          f"notebooks/{stem}.ipynb"], capture_output=True, timeout=30)
+    return out.returncode == 0
 
 
 def record_name(profile: str, dataset: str) -> str:
@@ -221,7 +233,10 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         "command": command or f"t2fsnn record --profile {profile}" + "".join(f" -p {k} {v}" for k, v in overrides.items()),
         "revision": {k: revision[k] for k in ("commit", "dirty")} | ({"changed": revision["changed"]} if revision["dirty"] else {}),
         "machine": machine(), "versions": _versions(), "data": data_record, "models": {},
-        "notebooks": {}, "started": previous.get("started") or _now(), "finished": None, "seconds": None,
+        # notebooks recorded by an earlier call and not asked for now stay in the record
+        "notebooks": {stem: entry for stem, entry in done.items()
+                      if stem not in {s for s, _, _ in plans} and entry.get("status") == "done"},
+        "started": previous.get("started") or _now(), "finished": None, "seconds": None,
         "complete": False, "resumed": bool(done),
     }
     display = display or progress.Display("off")
@@ -229,7 +244,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
     for index, (stem, params, own) in enumerate(plans, 1):
         entry = done.get(stem, {})
         kept = (entry.get("status") == "done" and entry.get("parameters") == json_params(params)
-                and entry.get("commit") == revision["commit"] and (folder / f"{stem}.ipynb").exists())
+                and (folder / f"{stem}.ipynb").exists() and _same_numbers(entry.get("commit", ""), stem))
         if kept:
             run["notebooks"][stem] = entry
             display.note(f"[{index}/{len(plans)}] {stem}: kept from the earlier record of this revision")
@@ -250,7 +265,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         run["notebooks"][stem].update({"end": _now(), "seconds": round(seconds, 1), "status": "done"})
         _write_json(folder / RUN_FILE, run)
         display.notebook_finished(index, len(plans), stem, seconds, out)
-    run["models"] = _models_used(folder, [(s, p) for s, p, _ in plans])
+    run["models"] = {**previous.get("models", {}), **_models_used(folder, [(s, p) for s, p, _ in plans])}
     run["finished"] = _now()
     run["seconds"] = round(sum(e.get("seconds", 0.0) for e in run["notebooks"].values()), 1)
     run["complete"] = True
