@@ -16,7 +16,10 @@ __all__ = [
     "precision_error",
     "representable_range",
     "threshold_table",
+    "lookup",
+    "crossing_steps",
     "first_crossing",
+    "fast_crossing_steps",
 ]
 
 
@@ -121,3 +124,63 @@ def first_crossing(u: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """First index ``k`` with ``u >= table[k]`` for a decreasing ``table``; ``-1`` if none."""
     steps = crossing_steps(u, table)
     return torch.where(steps < table.numel(), steps, torch.full_like(steps, -1))
+
+
+# ----------------------------------------------------------------------------- fast crossing steps
+# A float32's bit pattern, shifted right by 15, names a bucket of consecutive floats (its sign,
+# exponent and top 8 mantissa bits). Within a bucket the number of thresholds above ``u`` is a
+# constant, plus one where the bucket holds a single threshold and ``u`` lies below it. Two table
+# look-ups and one comparison then give ``crossing_steps`` exactly, without a logarithm.
+_BUCKET_SHIFT = 15
+_BUCKETS = 1 << (32 - _BUCKET_SHIFT)
+_BUCKET_CACHE: dict = {}
+
+
+def _bucket_tables(table: torch.Tensor):
+    """``(count, inner)`` per bucket for a non-increasing float32 ``table``, or ``None`` if a bucket holds two thresholds."""
+    key = (table.detach().cpu().numpy().tobytes(), str(table.device))
+    if key in _BUCKET_CACHE:
+        return _BUCKET_CACHE[key]
+    thresholds = table.detach().cpu()
+    ascending = thresholds.flip(0).contiguous()
+    first_bits = torch.arange(_BUCKETS, dtype=torch.int64) << _BUCKET_SHIFT  # unsigned bit patterns
+    last_bits = first_bits + (1 << _BUCKET_SHIFT) - 1
+    a = (first_bits - (first_bits >= 2 ** 31) * 2 ** 32).to(torch.int32).view(torch.float32)
+    b = (last_bits - (last_bits >= 2 ** 31) * 2 ** 32).to(torch.int32).view(torch.float32)
+    low, high = torch.minimum(a, b), torch.maximum(a, b)
+    T = thresholds.numel()
+    above_high = T - torch.searchsorted(ascending, high, right=True)  # thresholds > every u of the bucket
+    above_low = T - torch.searchsorted(ascending, low, right=True)
+    inside = above_low - above_high
+    finite = torch.isfinite(low) & torch.isfinite(high)
+    if bool((inside[finite] > 1).any()):
+        result = None
+    else:
+        inner = torch.where(inside == 1, thresholds[above_high.clamp(max=T - 1)], torch.full_like(low, -float("inf")))
+        count = torch.where(finite, above_high, torch.full_like(above_high, T))
+        result = (count.to(table.device), inner.to(table.device))
+    if len(_BUCKET_CACHE) > 64:
+        _BUCKET_CACHE.clear()
+    _BUCKET_CACHE[key] = result
+    return result
+
+
+def fast_crossing_steps(u: torch.Tensor, table: torch.Tensor, finite: bool = False) -> torch.Tensor:
+    """``crossing_steps(u, table)`` (first ``k`` with ``u >= table[k]``, ``T`` if none), computed by bucket look-up.
+
+    Identical results; a few cheap passes instead of a logarithm and its corrections. Used for
+    float32 potentials that are all finite (``finite=True`` when the caller knows they are,
+    otherwise they are checked); anything else goes to ``crossing_steps``.
+    """
+    if u.dtype != torch.float32 or table.dtype != torch.float32:
+        return crossing_steps(u, table)
+    buckets = _bucket_tables(table)
+    if buckets is None or not (finite or bool(torch.isfinite(u).all())):
+        return crossing_steps(u, table)
+    count, inner = buckets
+    u = u.contiguous()
+    index = u.view(torch.int32).view(-1).long()
+    index.bitwise_right_shift_(_BUCKET_SHIFT).bitwise_and_(_BUCKETS - 1)  # the bit pattern read as unsigned
+    steps = count.index_select(0, index)
+    steps += u.view(-1) < inner.index_select(0, index)
+    return steps.view(u.shape)

@@ -120,3 +120,20 @@ def test_evaluate_leaves_the_network_where_it_was(trained_mnist):
     before = net.device
     evaluate(net, images[:8], labels[:8], TTFSConfig(T=20, tau=5.0), device="cpu", progress=False)
     assert net.device == before
+
+
+@pytest.mark.parametrize("T, tau, td, theta0", [(80, 20.0, 0.0, 1.0), (20, 5.0, 0.0, 1.0), (12, 2.0, -1.0, 1.0),
+                                               (30, 8.0, 1.0, 0.8), (500, 3.0, 0.0, 1.0), (1, 5.0, 0.0, 1.0),
+                                               (300, 2000.0, 0.0, 1.0)])
+def test_fast_crossing_steps_equal_the_reference(T, tau, td, theta0):
+    from t2fsnn.kernels import crossing_steps, fast_crossing_steps, threshold_table
+
+    table = threshold_table(T, tau, td, theta0)
+    edges = torch.tensor([0.0, -0.0, 1e-40, -1e-40, 3e38, -3e38, 1.0, 2.0])
+    u = torch.cat([torch.randn(20000, generator=torch.Generator().manual_seed(T)) * 2, table,
+                   torch.nextafter(table, torch.tensor(0.0)), torch.nextafter(table, torch.tensor(9.0)), edges])
+    assert torch.equal(fast_crossing_steps(u, table), crossing_steps(u, table))
+    strided = u[:400].view(4, 100)[:, ::3]
+    assert torch.equal(fast_crossing_steps(strided, table), crossing_steps(strided, table))
+    odd = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.5])  # checked unless the caller vouches
+    assert torch.equal(fast_crossing_steps(odd, table), crossing_steps(odd, table))

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..config import TTFSConfig
-from ..kernels import crossing_steps, lookup, threshold_table
+from ..kernels import crossing_steps, fast_crossing_steps, lookup, threshold_table
 from . import register
 from .result import SimulationResult
 
@@ -97,27 +97,77 @@ def _stacked(block, routed: torch.Tensor, rest: list, table: torch.Tensor, cutof
     return torch.cat(outputs)
 
 
+def _bounded(block, table: torch.Tensor) -> bool:
+    """Whether every potential of ``block`` is finite for inputs decoded with ``table``: ``max|x| * sum|w| + |b|`` stays far from overflow."""
+    weight = block.synapse.weight.detach()
+    reach = weight.abs().flatten(1).sum(1).double().max() * table.abs().max().double()
+    if block.synapse.bias is not None:
+        reach = reach + block.synapse.bias.detach().abs().max().double()
+    return bool(reach < 1e30)
+
+
+def _late_events(routed: torch.Tensor, first: int, last: int):
+    """Flat indices of the routed inputs that arrive at steps ``first .. last``, latest first, and their counts per step."""
+    flat = routed.reshape(-1)
+    late = ((flat >= first) & (flat <= last)).nonzero().squeeze(1)
+    arrival = flat.index_select(0, late)
+    order = torch.argsort(arrival, descending=True, stable=True)
+    late = late.index_select(0, order)
+    counts = torch.bincount(arrival - first, minlength=last - first + 1).flip(0).tolist()
+    return late, counts
+
+
 def _fire_steps(block, prev_steps, prev_table, table, T: int, s: int) -> torch.Tensor:
-    """Local fire steps of one layer (``T`` = none) from its inputs' local steps."""
+    """Local fire steps of one layer (``T`` = none) from its inputs' local steps.
+
+    The complete input gives every neuron's crossing in closed form. With early firing,
+    local steps ``0 .. partial-1`` of the fire phase see only the inputs that arrived by
+    step ``s + k`` of the previous layer; for those steps the potential is that of the
+    clock (the synapse applied to the spikes received so far, one convolution per step),
+    built latest step first by taking away the spikes that arrive after each cutoff.
+    """
     routed, rest = _route_steps(block, prev_steps, T)
-    steps = crossing_steps(_integrate(block, routed, rest, prev_table), table[:T])
-    # with early firing, local steps 0 .. partial-1 see the inputs up to step s+k only
+    values = lookup(prev_table, routed)
     partial = max(0, T - 1 - s)
+    steps = fast_crossing_steps(_through(block, rest, values), table[:T], finite=_bounded(block, prev_table))
     if partial == 0:
         return steps
-    first = steps.clamp_min(partial)  # crossings with the complete input happen no earlier than this
-    potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
-    for k in reversed(range(partial)):  # latest first, so the earliest crossing is written last
-        first.masked_fill_(potentials[k] >= table[k], k)
+    first = steps.clamp_min_(partial)  # crossings with the complete input happen no earlier than this
+    # inputs still to arrive at the last partial cutoff (step T-1) never count; those at s+1 .. T-2 leave one by one
+    arrived = values.masked_fill(routed >= T - 1, 0.0)
+    late, counts = _late_events(routed, s + 1, T - 2)
+    flat = arrived.view(-1)
+    position = 0
+    potential = None
+    for k in reversed(range(partial)):  # latest cutoff first, so the earliest crossing is written last
+        if k < partial - 1:
+            leaving = counts[partial - 2 - k]  # the inputs that arrive at step s + k + 1
+            if leaving:
+                flat.index_fill_(0, late[position:position + leaving], 0.0)
+                position += leaving
+                potential = None
+        if potential is None:
+            potential = _through(block, rest, arrived)
+        first.masked_fill_(potential >= table[k], k)
     return first
 
 
+def _through(block, rest: list, values: torch.Tensor) -> torch.Tensor:
+    for module in rest:
+        values = module(values)
+    return block.synapse(values)
+
+
 def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
-    """Assemble the result from local fire steps (``T`` = none) and the output potential of each window step."""
+    """Assemble the result from local fire steps (``T`` = none, reused in place) and the output potential of each window step."""
     L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
     latency = cfg.latency(L)
-    spike_times = [torch.where(k < T, k + l * s, torch.full_like(k, -1)) for l, k in enumerate(steps)]
-    per_layer = torch.stack([(k < T).flatten(1).sum(1) for k in steps], 1)
+    spike_times, counts = [], []
+    for l, k in enumerate(steps):
+        silent = k >= T
+        counts.append(k[0].numel() - silent.flatten(1).sum(1))
+        spike_times.append(k.add_(l * s).masked_fill_(silent, -1))
+    per_layer = torch.stack(counts, 1)
     predictions_over_time = torch.full((latency, batch), -1, dtype=torch.long, device=per_layer.device)
     predictions_over_time[(L - 1) * s:] = potentials_over_window.argmax(-1)
     return SimulationResult(
@@ -134,11 +184,16 @@ def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
 @torch.no_grad()
 def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
     """Spike steps in closed form per layer; partial sums only where early firing needs them."""
-    T = cfg.T
+    T, s = cfg.T, cfg.stride
     tables = _tables(net, cfg, x)
-    steps = [crossing_steps(x, tables[0][:T])]
+    steps = [fast_crossing_steps(x, tables[0][:T])]
     for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
-        steps.append(_fire_steps(net.blocks[l - 1], steps[-1], tables[l - 1], tables[l], T, cfg.stride))
+        block = net.blocks[l - 1]
+        if T - 1 - s <= 0:  # no early firing: the block on the decoded spikes, as the clock's last step computes it
+            potential = block(lookup(tables[l - 1], steps[-1]))
+            steps.append(fast_crossing_steps(potential, tables[l][:T], finite=_bounded(block, tables[l - 1])))
+        else:
+            steps.append(_fire_steps(block, steps[-1], tables[l - 1], tables[l], T, s))
     routed, rest = _route_steps(net.blocks[-1], steps[-1], T)
     window = _stacked(net.blocks[-1], routed, rest, tables[-1], list(range(T)), T)
     return _result(net, cfg, steps, window, len(x))
