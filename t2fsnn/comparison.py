@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from . import cache
 from .ablation import ablation_configs
+from .checks import check_int
 from .codings import BurstConfig, PhaseConfig, RateConfig
 from .config import TTFSConfig
 from .metrics import ENERGY_PARAMETERS, normalized_energy
@@ -162,8 +163,7 @@ def run_coding(net, images: torch.Tensor, labels: torch.Tensor, cfg, name: Optio
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
+    check_int("batch_size", batch_size, 1)
     path = _cache_path(net, images, labels, cfg, engine, cache_root, batch_size, device) if use_cache else None
     stored = cache.load_entry(path, ("accuracy", "spikes", "num_images")) if path is not None else None
     if stored is not None:  # a damaged entry was removed and is recomputed

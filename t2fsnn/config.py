@@ -1,23 +1,15 @@
 """Validated configuration of a T2FSNN run."""
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
+from .checks import check_finite, check_int, is_int
+
 __all__ = ["TTFSConfig"]
 
 PerLayer = Union[float, Sequence[float]]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_finite(name: str, value) -> None:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} is not allowed: it must be a finite real number")
 
 
 @dataclass(frozen=True)
@@ -40,24 +32,23 @@ class TTFSConfig:
     theta0: float = 1.0
 
     def __post_init__(self):
-        if not _is_int(self.T) or self.T < 1:
-            raise ValueError(f"T={self.T!r} is not allowed: it must be an integer >= 1")
+        check_int("T", self.T, 1)
         taus = self._as_tuple("tau", self.tau)
         tds = self._as_tuple("td", self.td)
         for i, tau in enumerate(taus):
-            _check_finite(f"tau[{i}]" if len(taus) > 1 else "tau", tau)
+            check_finite(f"tau[{i}]" if len(taus) > 1 else "tau", tau)
             if tau <= 0:
                 name = f"tau[{i}]" if len(taus) > 1 else "tau"
                 raise ValueError(f"{name}={tau!r} is not allowed: the time constant must be > 0")
         for i, td in enumerate(tds):
-            _check_finite(f"td[{i}]" if len(tds) > 1 else "td", td)
+            check_finite(f"td[{i}]" if len(tds) > 1 else "td", td)
         if self.ef_start is not None:
-            if not _is_int(self.ef_start) or not 1 <= self.ef_start <= self.T:
+            if not is_int(self.ef_start) or not 1 <= self.ef_start <= self.T:
                 raise ValueError(
                     f"ef_start={self.ef_start!r} is not allowed: early firing must start at an integer "
                     f"step 1 .. T={self.T} of the integration phase, or be None for no early firing"
                 )
-        _check_finite("theta0", self.theta0)
+        check_finite("theta0", self.theta0)
         if self.theta0 <= 0:
             raise ValueError(f"theta0={self.theta0!r} is not allowed: it must be > 0")
         object.__setattr__(self, "tau", taus if len(taus) > 1 or not isinstance(self.tau, numbers.Real) else float(taus[0]))

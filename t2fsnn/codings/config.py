@@ -7,32 +7,16 @@ burst input threshold 0.125, 8 phases per period for phase coding.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Optional
+
+from ..checks import check_int, check_positive, is_finite, is_int
 
 __all__ = ["RateConfig", "PhaseConfig", "BurstConfig", "CODING_CONFIGS"]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_steps(T) -> None:
-    if not _is_int(T) or T < 1:
-        raise ValueError(f"T={T!r} is not allowed: the number of time steps must be an integer >= 1")
-
-
-def _check_positive(name: str, value) -> None:
-    if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
-            or value <= 0):
-        raise ValueError(f"{name}={value!r} is not allowed: it must be a finite number > 0")
-
-
-def _check_seed(seed) -> None:
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed={seed!r} is not allowed: it must be an integer >= 0")
+    check_int("T", T, 1, "the number of time steps")
 
 
 @dataclass(frozen=True)
@@ -62,9 +46,9 @@ class RateConfig:
         _check_steps(self.T)
         if self.input not in self.INPUTS:
             raise ValueError(f"input={self.input!r} is not allowed: choose one of {', '.join(map(repr, self.INPUTS))}")
-        _check_positive("threshold", self.threshold)
-        _check_positive("amplitude", self.amplitude)
-        _check_seed(self.seed)
+        check_positive("threshold", self.threshold)
+        check_positive("amplitude", self.amplitude)
+        check_int("seed", self.seed, 0)
 
 
 @dataclass(frozen=True)
@@ -93,10 +77,10 @@ class PhaseConfig:
 
     def __post_init__(self):
         _check_steps(self.T)
-        if not _is_int(self.phase_bits) or not 1 <= self.phase_bits <= 30:
+        if not is_int(self.phase_bits) or not 1 <= self.phase_bits <= 30:
             raise ValueError(f"phase_bits={self.phase_bits!r} is not allowed: it must be an integer in 1 .. 30")
-        _check_positive("threshold", self.threshold)
-        _check_positive("input_threshold", self.input_threshold)
+        check_positive("threshold", self.threshold)
+        check_positive("input_threshold", self.input_threshold)
 
 
 @dataclass(frozen=True)
@@ -136,12 +120,11 @@ class BurstConfig:
 
     def __post_init__(self):
         _check_steps(self.T)
-        _check_positive("threshold", self.threshold)
-        _check_positive("input_threshold", self.input_threshold)
-        if (not isinstance(self.beta, numbers.Real) or isinstance(self.beta, bool) or not math.isfinite(self.beta)
-                or self.beta <= 1):
+        check_positive("threshold", self.threshold)
+        check_positive("input_threshold", self.input_threshold)
+        if not is_finite(self.beta) or self.beta <= 1:
             raise ValueError(f"beta={self.beta!r} is not allowed: the burst constant must be a finite number > 1")
-        if self.max_burst is not None and (not _is_int(self.max_burst) or self.max_burst < 1):
+        if self.max_burst is not None and (not is_int(self.max_burst) or self.max_burst < 1):
             raise ValueError(f"max_burst={self.max_burst!r} is not allowed: it must be None or an integer >= 1")
         if not isinstance(self.bias_schedule, str) or self.bias_schedule not in self.BIAS_SCHEDULES:
             raise ValueError(f"bias_schedule={self.bias_schedule!r} is not allowed: choose one of "

@@ -1,0 +1,49 @@
+"""Argument checks shared by the package: each raises ``ValueError`` naming the argument and what is allowed.
+
+Configurations (:class:`t2fsnn.TTFSConfig`, the baseline codings' configurations) and
+functions that take options (the kernel optimizer, the coding runs) check their
+arguments with these before any work, so a bad value fails at once with a message of
+the form ``name=value is not allowed: ...``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Optional
+
+__all__ = ["is_int", "is_finite", "check_int", "check_finite", "check_positive", "check_percentile"]
+
+
+def is_int(value) -> bool:
+    """Whether ``value`` is an integer (``bool`` is not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_finite(value) -> bool:
+    """Whether ``value`` is a finite real number (``bool`` is not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_int(name: str, value, low: int, meaning: Optional[str] = None) -> None:
+    """An integer ``>= low``; ``meaning`` (for example "the number of time steps") names it in the message."""
+    if not is_int(value) or value < low:
+        what = f"{meaning} must be" if meaning else "it must be"
+        raise ValueError(f"{name}={value!r} is not allowed: {what} an integer >= {low}")
+
+
+def check_finite(name: str, value) -> None:
+    """A finite real number (``bool`` is not)."""
+    if not is_finite(value):
+        raise ValueError(f"{name}={value!r} is not allowed: it must be a finite real number")
+
+
+def check_positive(name: str, value) -> None:
+    """A finite real number ``> 0``."""
+    if not is_finite(value) or value <= 0:
+        raise ValueError(f"{name}={value!r} is not allowed: it must be a finite number > 0")
+
+
+def check_percentile(name: str, value) -> None:
+    """A percentile in ``[0, 100]``."""
+    if not is_finite(value) or not 0 <= value <= 100:
+        raise ValueError(f"{name}={value!r} is not allowed: it must be a percentile in [0, 100]")
