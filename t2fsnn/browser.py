@@ -215,10 +215,16 @@ class Chromium:
         """A PNG of the whole page (up to ``max_height`` CSS pixels tall)."""
         metrics = self.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics.get("contentSize")
-        clip = {"x": 0, "y": 0, "width": max(self.width, int(size["width"])),
-                "height": min(max_height, max(1, int(size["height"]))), "scale": 1}
-        data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                    "clip": clip}, timeout=120)["data"]
+        height = min(max_height, max(self.height, int(size["height"])))
+        # a viewport as tall as the page, so the capture is one plain frame of the laid-out page
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": self.width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        try:
+            self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            data = self.call("Page.captureScreenshot", {"format": "png"}, timeout=120)["data"]
+        finally:
+            self.call("Emulation.setDeviceMetricsOverride",
+                      {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
