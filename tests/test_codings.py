@@ -109,8 +109,8 @@ def test_burst_max_burst_caps_the_amplitude():
 @pytest.mark.parametrize("cfg, injections", [
     (RateConfig(T=8), 8),
     (PhaseConfig(T=8, phase_bits=3), 3),  # steps 0, 3, 6
-    (BurstConfig(T=8), 8),  # the default, as the authors' VGG-16 code: every step
-    (BurstConfig(T=8, bias_schedule="per_cycle"), 2),  # step 0 and after the reload at step 3
+    (BurstConfig(T=8), 2),  # the default, once per input cycle: step 0 and after the reload at step 3
+    (BurstConfig(T=8, bias_schedule="every_step"), 8),  # as the authors' VGG-16 code
 ])
 def test_bias_schedule(cfg, injections):
     net = _chain(hidden_weight=0.0, out_weight=0.0, out_bias=1.0)
@@ -122,8 +122,8 @@ def test_burst_bias_schedule_changes_the_hidden_spike_train():
     # a hidden neuron driven only by its bias (0.25): every step it reaches 0.4 at step 1;
     # once per input cycle (steps 0 and 4) it holds 0.25, then 0.5 -> spike at step 4
     net = _chain(hidden_weight=0.0, hidden_bias=0.25)
-    every = net.simulate(torch.tensor([[1.0]]), BurstConfig(T=8))
-    cycle = net.simulate(torch.tensor([[1.0]]), BurstConfig(T=8, bias_schedule="per_cycle"))
+    every = net.simulate(torch.tensor([[1.0]]), BurstConfig(T=8, bias_schedule="every_step"))
+    cycle = net.simulate(torch.tensor([[1.0]]), BurstConfig(T=8))
     every_steps = torch.nonzero(every.extra["spikes_per_step"][:, 1]).flatten().tolist()
     cycle_steps = torch.nonzero(cycle.extra["spikes_per_step"][:, 1]).flatten().tolist()
     assert cycle_steps == [4]

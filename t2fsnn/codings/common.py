@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..engines.result import SimulationResult
 
-__all__ = ["Coding", "simulate_coding", "synaptic_current", "route"]
+__all__ = ["Coding", "simulate_coding", "synaptic_current", "route", "gated"]
 
 Gate = Union[float, torch.Tensor]
 
@@ -39,7 +39,13 @@ class Neuron:
 
 
 class Coding:
-    """One neural coding: its input layer, its hidden neurons and its bias schedule."""
+    """One neural coding: its input layer, its hidden neurons and its bias schedule.
+
+    ``constant_input``: the input layer sends the same values, and the first layer gets the
+    same bias, at every step (so the first layer's current is computed once).
+    """
+
+    constant_input = False
 
     def start(self, x: torch.Tensor) -> None:
         """Reset the input layer for a new batch of images ``x``."""
@@ -58,39 +64,46 @@ class Coding:
         raise NotImplementedError
 
 
-def route(routing: nn.Sequential, values: torch.Tensor, sent: torch.Tensor) -> torch.Tensor:
+def route(routing: nn.Sequential, values: torch.Tensor, sent: Optional[torch.Tensor]) -> torch.Tensor:
     """Apply a block's pooling/flattening to spike values, max-pooling gated by ``sent`` (value sent so far)."""
-    for module in routing:
+    modules = list(routing)
+    for position, module in enumerate(modules):
         if isinstance(module, nn.MaxPool2d):
             _, index = F.max_pool2d(sent, module.kernel_size, module.stride, module.padding, module.dilation,
                                     ceil_mode=module.ceil_mode, return_indices=True)
             values = values.flatten(2).gather(2, index.flatten(2)).view_as(index)
-            sent = sent.flatten(2).gather(2, index.flatten(2)).view_as(index)
+            if any(isinstance(later, nn.MaxPool2d) for later in modules[position + 1:]):
+                sent = sent.flatten(2).gather(2, index.flatten(2)).view_as(index)
         else:
-            values, sent = module(values), module(sent)
+            values = module(values)
+            if sent is not None and any(isinstance(later, nn.MaxPool2d) for later in modules[position + 1:]):
+                sent = module(sent)
     return values
+
+
+def gated(routing: nn.Sequential) -> bool:
+    """Whether ``route`` needs the value each neuron has sent so far (the routing max-pools)."""
+    return any(isinstance(module, nn.MaxPool2d) for module in routing)
 
 
 def synaptic_current(synapse: nn.Module, x: torch.Tensor, gate: Gate) -> torch.Tensor:
     """``W . x + gate * b`` for a convolution or linear synapse; ``gate`` is a number or one per image."""
-    if isinstance(synapse, nn.Conv2d):
-        y = synapse._conv_forward(x, synapse.weight, None)
-    elif isinstance(synapse, nn.Linear):
-        y = F.linear(x, synapse.weight)
-    else:
+    if not isinstance(synapse, (nn.Conv2d, nn.Linear)):
         raise TypeError(f"synapse {synapse.__class__.__name__} is not supported: expected Conv2d or Linear")
-    if synapse.bias is None:
+    bias = synapse.bias
+    if bias is not None and not isinstance(gate, torch.Tensor):  # a number: the bias rides in the same call
+        bias = None if not gate else (bias if gate == 1 else bias * gate)
+        return _apply(synapse, x, bias)
+    y = _apply(synapse, x, None)
+    if bias is None:
         return y
-    bias = synapse.bias.reshape((1, -1) + (1,) * (y.dim() - 2))
-    if isinstance(gate, torch.Tensor):
-        return y + gate.reshape((-1,) + (1,) * (y.dim() - 1)).to(y.dtype) * bias
-    return y + bias * gate if gate else y
+    return y.add_(gate.reshape((-1,) + (1,) * (y.dim() - 1)).to(y.dtype) * bias.reshape((1, -1) + (1,) * (y.dim() - 2)))
 
 
-def _count(fired: Optional[torch.Tensor], batch: int, device) -> torch.Tensor:
-    if fired is None:
-        return torch.zeros(batch, dtype=torch.long, device=device)
-    return fired.flatten(1).sum(1)
+def _apply(synapse: nn.Module, x: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    if isinstance(synapse, nn.Conv2d):
+        return synapse._conv_forward(x, synapse.weight, bias)
+    return F.linear(x, synapse.weight, bias)
 
 
 @torch.no_grad()
@@ -106,8 +119,11 @@ def simulate_coding(net, x: torch.Tensor, coding: Coding, steps: int, progress: 
     shapes = [a.shape[1:] for a in net.activations(x[:1])]
     coding.start(x)
     layers = [coding.neuron(torch.zeros((batch,) + tuple(shape), dtype=dtype, device=x.device)) for shape in shapes[1:]]
-    sent = [torch.zeros((batch,) + tuple(shape), dtype=dtype, device=x.device) for shape in shapes]
+    # the value each neuron has sent so far, kept only where the next block max-pools by it
+    sent = [torch.zeros((batch,) + tuple(shape), dtype=dtype, device=x.device) if gated(block.routing) else None
+            for shape, block in zip(shapes, net.blocks)]
     potential = None
+    first_current = None
     predictions = torch.empty((steps, batch), dtype=torch.long, device=x.device)
     per_step = torch.zeros((steps, L), dtype=torch.long, device=x.device)
     per_layer = torch.zeros((batch, L), dtype=torch.long, device=x.device)
@@ -115,15 +131,24 @@ def simulate_coding(net, x: torch.Tensor, coding: Coding, steps: int, progress: 
         gate = coding.bias_gate(t)
         values, fired = coding.input_step(t)
         for l, block in enumerate(net.blocks):
-            counts = _count(fired, batch, x.device)
-            per_layer[:, l] += counts
-            per_step[t, l] = counts.sum()
-            sent[l] += values
-            current = synaptic_current(block.synapse, route(block.routing, values, sent[l]), gate)
+            if fired is not None:
+                counts = fired.flatten(1).sum(1)
+                per_layer[:, l] += counts
+                per_step[t, l] = counts.sum()
+            if sent[l] is not None:
+                sent[l] += values
+            if l == 0 and coding.constant_input:
+                if first_current is None:
+                    first_current = synaptic_current(block.synapse, route(block.routing, values, sent[l]), gate)
+                current = first_current
+            else:
+                current = synaptic_current(block.synapse, route(block.routing, values, sent[l]), gate)
             if l < L - 1:
                 values, fired = layers[l].step(current, t)
+            elif potential is None:
+                potential = current.clone() if current is first_current else current
             else:
-                potential = current if potential is None else potential + current
+                potential += current
         predictions[t] = potential.argmax(1)
     return SimulationResult(
         predictions=predictions[-1].clone(),

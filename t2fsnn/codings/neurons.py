@@ -27,7 +27,9 @@ class RateNeuron(Neuron):
     def step(self, current, t):
         self.u += current
         fired = self.u >= self.threshold
-        values = fired.to(self.u.dtype) * self.amplitude
+        values = fired.to(self.u.dtype)
+        if self.amplitude != 1:
+            values *= self.amplitude
         self.u -= values
         return values, fired
 
@@ -37,6 +39,7 @@ class RateCoding(Coding):
 
     def __init__(self, cfg: RateConfig):
         self.cfg = cfg
+        self.constant_input = cfg.input == "constant"  # the same current, bias included, at every step
 
     def start(self, x):
         self.x = x
@@ -73,7 +76,7 @@ class PhaseNeuron(Neuron):
         self.u += current
         weight = phase_weight(t, self.phase_bits, self.threshold)
         fired = self.u >= weight
-        values = fired.to(self.u.dtype) * weight
+        values = fired.to(self.u.dtype).mul_(weight)
         self.u -= values
         return values, fired
 
@@ -93,7 +96,7 @@ class PhaseCoding(Coding):
             self.u = self.x.clone()
         weight = phase_weight(t, self.cfg.phase_bits, self.cfg.input_threshold)
         fired = self.u >= weight
-        values = fired.to(self.u.dtype) * weight
+        values = fired.to(self.u.dtype).mul_(weight)
         self.u -= values
         return values, fired
 
@@ -119,12 +122,12 @@ class BurstNeuron(Neuron):
         if current is not None:
             self.u += current
         fired = self.u >= self.theta
-        values = torch.where(fired, self.theta, torch.zeros_like(self.theta))
+        values = torch.where(fired, self.theta, 0.0)
         self.u -= values
-        grown = self.theta * self.beta
+        grown = self.theta.mul_(self.beta)  # theta is not needed any more: grow it in place
         if self.cap is not None:
-            grown = grown.clamp(max=self.cap)
-        self.theta = torch.where(fired, grown, torch.full_like(self.theta, self.threshold))
+            grown = grown.clamp_(max=self.cap)
+        self.theta = torch.where(fired, grown, self.threshold)
         return values, fired
 
 
