@@ -389,6 +389,18 @@ class Text:
         return html.escape(self.value)
 
 
+def glue_values(values: Optional[Mapping[str, Any]] = None, **named: Any) -> None:
+    """Glue each value under its name without displaying it: the numbers and words a chapter pastes inline.
+
+    ``glue_values(T=T, tau=tau)`` or ``glue_values({"z_min": z_min})``; numbers as plain
+    floats or ints, words as :class:`Text`.
+    """
+    from myst_nb import glue
+
+    for name, value in {**dict(values or {}), **named}.items():
+        glue(name, value, display=False)
+
+
 def _package_version() -> str:
     try:
         from importlib.metadata import version
