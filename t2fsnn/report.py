@@ -288,23 +288,27 @@ def _shown(value) -> str:
         return "-"
     if isinstance(value, bool):
         return "holds" if value else "does not hold"
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, (int, float)):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
 
+def _tolerance(claim: Claim) -> str:
+    return {"holds": "-", "relative": f"± {100 * claim.tolerance:.0f} %", "close": f"± {claim.tolerance:g}",
+            "at_most": f"≤ paper + {claim.tolerance:g}", "at_least": f"≥ paper - {claim.tolerance:g}"}[claim.kind]
+
+
 def claim_table(claims: Sequence[Claim] = CLAIMS, root: os.PathLike = RECORDED_DIR) -> pd.DataFrame:
-    """One row per claim: section, claim, paper, ours, recorded run, verdict, tolerance, chapter."""
+    """One row per claim: section with its recorded run, claim, paper, ours, the test, verdict, chapter."""
     runs = {name: RunValues(Path(root) / name) for name, run in recorded_runs(root).items() if run.get("complete")}
     rows = []
     for claim in claims:
         ours = None if claim.not_run else claim.ours(runs)
         reason = claim.not_run or (None if claim.run in runs else f"{claim.run} not recorded yet")
         word = verdict(claim.kind, claim.paper, ours, claim.tolerance, reason if ours is None else None)
-        tolerance = {"holds": "-", "relative": f"{100 * claim.tolerance:.0f} %"}.get(claim.kind, f"{claim.tolerance:g}")
-        rows.append({"section": claim.section, "claim": claim.claim, "paper": _shown(claim.paper),
-                     "ours": _shown(ours), "run": f"{claim.run} ({claim.network})" if claim.network else claim.run,
-                     "test": claim.kind.replace("_", " "), "tolerance": tolerance, "verdict": word,
+        run = f"{claim.run}, {claim.network}" if claim.network else claim.run
+        rows.append({"section": f"{claim.section} [{run}]", "claim": claim.claim, "paper": _shown(claim.paper),
+                     "ours": _shown(ours), "reproduced when": _tolerance(claim), "verdict": word,
                      "chapter": claim.chapter})
     return pd.DataFrame(rows)
 

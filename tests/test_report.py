@@ -57,15 +57,15 @@ def test_claim_table_reads_recorded_values_and_computes_verdicts(tmp_path):
     _fake_run(tmp_path, "full-mnist", {"acc_t2fsnn_go_ef": 99.30, "latency_t2fsnn_go_ef": 40,
                                        "spikes_t2fsnn_go_ef": 0.0031, "latency_burst": 80.0})
     table = report.claim_table(root=tmp_path).set_index(["section", "claim"])
-    row = table.loc[("Table II (MNIST)", "T2FSNN+GO+EF: accuracy (%)")]
-    assert row["ours"] == "99.3" and row["verdict"] == "reproduced"
-    assert table.loc[("Table II (MNIST)", "T2FSNN+GO+EF: latency (steps)"), "verdict"] == "reproduced"
-    assert table.loc[("Table II (MNIST)", "T2FSNN+GO+EF: spikes (10^6 per image)"), "verdict"] == \
+    row = table.loc[("Table II (MNIST) [full-mnist, MNIST CNN]", "T2FSNN+GO+EF: accuracy (%)")]
+    assert row["ours"] == "99.3" and row["verdict"] == "reproduced" and row["reproduced when"] == "± 0.5"
+    assert table.loc[("Table II (MNIST) [full-mnist, MNIST CNN]", "T2FSNN+GO+EF: latency (steps)"), "verdict"] == "reproduced"
+    assert table.loc[("Table II (MNIST) [full-mnist, MNIST CNN]", "T2FSNN+GO+EF: spikes (10^6 per image)"), "verdict"] == \
         "not reproduced (+55 %)"
-    assert table.loc[("Abstract, on MNIST", "latency of T2FSNN+GO+EF over burst coding's (CIFAR-100: 22 %)"),
+    assert table.loc[("Abstract, on MNIST [full-mnist, MNIST CNN]", "latency of T2FSNN+GO+EF over burst coding's (CIFAR-100: 22 %)"),
                      "verdict"].startswith("not reproduced")
-    assert table.loc[("Table I (CIFAR-100)", "T2FSNN: accuracy (%)"), "verdict"] == "not run (no copy of CIFAR-100 here)"
-    assert table.loc[("Table I (CIFAR-10)", "T2FSNN: accuracy (%)"), "verdict"] == \
+    assert table.loc[("Table I (CIFAR-100) [paper-cifar100, VGG-16]", "T2FSNN: accuracy (%)"), "verdict"] == "not run (no copy of CIFAR-100 here)"
+    assert table.loc[("Table I (CIFAR-10) [paper-cifar10, VGG-16]", "T2FSNN: accuracy (%)"), "verdict"] == \
         "not run (paper-cifar10 not recorded yet)"
     counts = report.summary(table.reset_index())
     assert counts["claims"] == len(report.CLAIMS) == counts["reproduced"] + counts["not reproduced"] + counts["not run"]
