@@ -225,6 +225,9 @@ def run_notebook(
     final = out_dir / f"{path.stem}.ipynb"
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".ipynb")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; the executed notebook is a normal file
     _absolute_data_env()
     _pin_kernel()
     try:
