@@ -237,7 +237,10 @@ def run_notebook(
                 tmp,
                 parameters=parameters,
                 cwd=str(path.parent),
-                log_output=log_output,
+                # the notebook's own output echoed as it comes (papermill's log_output would go
+                # through logging, where nothing configured shows its INFO records)
+                stdout_file=sys.stdout if log_output else None,
+                stderr_file=sys.stderr if log_output else None,
                 progress_bar=progress_bar,
                 kernel_name=kernel_name,
             )
