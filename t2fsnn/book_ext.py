@@ -9,10 +9,15 @@
   configuration is added twice, a SyntaxError on every page).
 - **Readable code.** ``t2fsnn.css`` wraps long lines of code cells (the
   parameters cell among them) instead of scrolling them sideways.
+- **Docstrings as the package writes them.** The API part documents the package
+  with ``sphinx.ext.autodoc``. Configurations and results describe their fields as
+  aligned ``name:  text`` lines; these become definition lists (one term per field)
+  instead of reStructuredText errors.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -66,7 +71,48 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique  # in place: later handlers (MathJax) still add to the same list
 
 
+_FIELD = re.compile(r"^(?P<name>[A-Za-z_]\w*(?:, [A-Za-z_]\w*)*):\s+(?P<text>\S.*)$")
+
+
+def field_lists(lines: list[str]) -> list[str]:
+    """Docstring lines with each block of aligned ``name:  text`` fields as a definition list.
+
+    A block is two or more field lines at the margin, each followed by its indented
+    continuation lines; it ends at a blank line or at unindented prose. Anything else
+    is returned unchanged.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        block, j = [], i
+        while j < len(lines) and _FIELD.match(lines[j]):
+            name, text = _FIELD.match(lines[j]).group("name", "text")
+            j += 1
+            while j < len(lines) and lines[j][:1].isspace() and lines[j].strip():
+                text += " " + lines[j].strip()
+                j += 1
+            block.append((name, text))
+        if len(block) < 2:
+            out.append(lines[i])
+            i += 1
+            continue
+        if out and out[-1].strip():
+            out.append("")
+        for name, text in block:
+            out += [", ".join(f"``{part}``" for part in name.split(", ")), f"   {text}"]
+        if j < len(lines) and lines[j].strip():
+            out.append("")
+        i = j
+    return out
+
+
+def _docstring_fields(app, what, name, obj, options, lines) -> None:
+    lines[:] = field_lists(lines)
+
+
 def setup(app):
+    app.setup_extension("sphinx.ext.autodoc")  # its event, whatever the order of extra_extensions
+    app.connect("autodoc-process-docstring", _docstring_fields)
     app.connect("config-inited", _configure)
     # early: a handler that returns a template name ends the event (emit_firstresult)
     app.connect("html-page-context", _unique_scripts, priority=100)
