@@ -203,7 +203,7 @@ def evaluation_table(evaluations: Mapping[str, object]) -> pd.DataFrame:
     rows = []
     for name, ev in evaluations.items():
         row = {"run": name, "accuracy (%)": ev.accuracy, "latency (steps)": ev.latency,
-               "spikes per image": ev.spikes_per_image}
+               "spikes per image (hidden layers)": ev.hidden_spikes_per_image}
         for layer, count in zip(ev.layer_names, ev.spikes_per_layer):
             row[f"spikes {layer}"] = float(count)
         if ev.first_spike is not None:

@@ -343,7 +343,8 @@ def spike_time_histograms(evaluations, title: Optional[str] = None):
         rows = math.ceil(len(ev.layer_names) / 6)
         ax.set_ylim(low, high * 10 ** (1.0 + rows))  # room for the legend above the bars
         ax.set_ylabel("spikes per image")
-        ax.set_title(f"{label}: latency {ev.latency} steps, {ev.spikes_per_image:.0f} spikes per image", fontsize=10)
+        ax.set_title(f"{label}: latency {ev.latency} steps, {ev.hidden_spikes_per_image:.0f} spikes per image "
+                     f"(hidden layers; input {ev.input_spikes_per_image:.0f})", fontsize=10)
         ax.legend(fontsize=8, ncol=min(6, len(ev.layer_names)), loc="upper right")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlim(-0.5, latency - 0.5)
@@ -363,11 +364,11 @@ def spikes_per_layer(evaluations):
     fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
     for j, (label, ev) in enumerate(runs):
         positions = np.arange(len(names)) + (j - (len(runs) - 1) / 2) * width
-        ax.bar(positions, ev.spikes_per_layer, width=width, color=f"C{j}", label=f"{label} ({ev.spikes_per_image:.0f})")
+        ax.bar(positions, ev.spikes_per_layer, width=width, color=f"C{j}", label=f"{label} ({ev.hidden_spikes_per_image:.0f})")
     ax.set_xticks(np.arange(len(names)))
     ax.set_xticklabels(names)
     ax.set_ylabel("spikes per image")
-    ax.legend(fontsize=8, title="run (total)", title_fontsize=8)
+    ax.legend(fontsize=8, title="run (hidden layers' total)", title_fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
