@@ -9,6 +9,9 @@
   configuration is added twice, a SyntaxError on every page).
 - **Readable code.** ``t2fsnn.css`` wraps long lines of code cells (the
   parameters cell among them) instead of scrolling them sideways.
+- **Citations in round brackets.** ``bibtex_reference_style: author_year_round``
+  is sphinxcontrib-bibtex's ``author_year`` with round brackets:
+  "Rueckauer et al. (2017)" for ``{cite:t}``, "(Diehl et al., 2015; Rueckauer et al., 2017)" for ``{cite}``.
 - **Docstrings as the package writes them.** The API part documents the package
   with ``sphinx.ext.autodoc``. Configurations and results describe their fields as
   aligned ``name:  text`` lines; these become definition lists (one term per field)
@@ -110,7 +113,29 @@ def _docstring_fields(app, what, name, obj, options, lines) -> None:
     lines[:] = field_lists(lines)
 
 
+def _register_citation_style() -> None:
+    from dataclasses import dataclass, field
+
+    from sphinxcontrib.bibtex.plugin import register_plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")", sep="; ")
+
+    @dataclass
+    class RoundAuthorYearReferenceStyle(AuthorYearReferenceStyle):
+        bracket_textual: BracketStyle = field(default_factory=round_brackets)
+        bracket_parenthetical: BracketStyle = field(default_factory=round_brackets)
+        bracket_author: BracketStyle = field(default_factory=round_brackets)
+        bracket_label: BracketStyle = field(default_factory=round_brackets)
+        bracket_year: BracketStyle = field(default_factory=round_brackets)
+
+    register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_round", RoundAuthorYearReferenceStyle)
+
+
 def setup(app):
+    _register_citation_style()
     app.setup_extension("sphinx.ext.autodoc")  # its event, whatever the order of extra_extensions
     app.connect("autodoc-process-docstring", _docstring_fields)
     app.connect("config-inited", _configure)
