@@ -440,6 +440,9 @@ def check_page(browser: Chromium, page: Path, html_dir: Path, screenshots: Optio
     browser.call("Runtime.evaluate", {"expression": "0"})
     if info["typeset"] < info["mathNodes"]:
         problems.append(f"{info['mathNodes'] - info['typeset']} of {info['mathNodes']} formulas not typeset")
+    elif info["typeset"] > info["mathNodes"]:
+        problems.append(f"{info['typeset']} typeset formulas for {info['mathNodes']} math nodes: "
+                        "MathJax typeset text that Sphinx did not mark as math")
     for error in info["mathErrors"]:
         problems.append(f"formula error: {error}")
     for src in info["brokenImages"]:
