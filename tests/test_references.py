@@ -67,3 +67,13 @@ def test_exercises_are_labelled_and_solutions_point_at_them(page):
     assert len(labels) == text.count("```{exercise}"), "every exercise needs a :label:"
     for solved in re.findall(r"```\{solution\} ([\w-]+)", text):
         assert solved in labels
+
+
+def test_aligned_docstring_fields_become_a_definition_list():
+    from t2fsnn.book_ext import field_lists
+
+    lines = ["Parameters.", "", "T:        length of a window,", "          in steps.", "tau, td:  the kernel.",
+             "", "Notation: prose stays prose."]
+    assert field_lists(lines) == ["Parameters.", "", "``T``", "   length of a window, in steps.",
+                                  "``tau``, ``td``", "   the kernel.", "", "Notation: prose stays prose."]
+    assert field_lists(["one: line alone", "and text"]) == ["one: line alone", "and text"]
