@@ -206,7 +206,7 @@ def run_notebook(
     succeeds, so ``<output_dir>/<stem>.ipynb`` is never half-written.  On
     failure, the partial copy is kept as ``<stem>.failed.ipynb`` for inspection.
 
-    ``display`` (a :class:`t2fsnn.progress.Display`) decides where the tqdm bars
+    ``display`` (a ``t2fsnn.progress.Display``) decides where the tqdm bars
     of the notebook go: to its terminal, or (the default) nowhere.  They never
     go into the executed notebook.  It prints nothing itself: see
     :func:`run_notebooks` for the per-notebook lines.
@@ -270,7 +270,7 @@ def run_notebooks(
 
     Parameters of every notebook are checked before the first one starts; a
     notebook that does not take one of the ``overrides`` is refused.
-    ``display`` (:class:`t2fsnn.progress.Display`) reports each notebook as
+    ``display`` (``t2fsnn.progress.Display``) reports each notebook as
     ``[i/n] name``, and routes the tqdm bars of the kernels to the terminal
     (``Display.for_terminal()``); the default shows nothing.  A failure is
     reported, then raised.  The closing summary line is the caller's:
