@@ -137,3 +137,13 @@ def test_fast_crossing_steps_equal_the_reference(T, tau, td, theta0):
     assert torch.equal(fast_crossing_steps(strided, table), crossing_steps(strided, table))
     odd = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.5])  # checked unless the caller vouches
     assert torch.equal(fast_crossing_steps(odd, table), crossing_steps(odd, table))
+
+
+@pytest.mark.parametrize("cfg", [TTFSConfig(T=12, tau=3.0), TTFSConfig(T=12, tau=3.0, ef_start=5)], ids=["noEF", "EF"])
+def test_exact_equals_clock_with_average_pooling_before_the_output(cfg):
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.ReLU(),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * 2 * 2, 5)).eval()
+    images = torch.rand(16, 1, 14, 14, generator=torch.Generator().manual_seed(3))
+    net = convert(model, images, percentile=99.0)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))

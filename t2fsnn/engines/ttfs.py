@@ -194,9 +194,31 @@ def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
             steps.append(fast_crossing_steps(potential, tables[l][:T], finite=_bounded(block, tables[l - 1])))
         else:
             steps.append(_fire_steps(block, steps[-1], tables[l - 1], tables[l], T, s))
-    routed, rest = _route_steps(net.blocks[-1], steps[-1], T)
-    window = _stacked(net.blocks[-1], routed, rest, tables[-1], list(range(T)), T)
+    window = _output_window(net.blocks[-1], steps[-1], tables[-1], T)
     return _result(net, cfg, steps, window, len(x))
+
+
+def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> torch.Tensor:
+    """The output layer's potential at each local step ``0 .. T-1`` of the last hidden layer: ``[T, B, classes]``.
+
+    As the clock: the block applied to the spikes sent up to each step. Where the routing only
+    selects values (max-pooling, flattening) and the thresholds strictly decrease, a routed
+    value has arrived by step ``k`` exactly when it is at least ``table[k]``, so the routing
+    runs once, on values.
+    """
+    thresholds = table[:T]
+    selects = all(isinstance(module, (nn.MaxPool2d, nn.Flatten)) for module in block.routing)  # passes values unchanged
+    if not selects or (T > 1 and not bool((thresholds[1:] < thresholds[:-1]).all())):
+        routed, rest = _route_steps(block, steps, T)
+        return _stacked(block, routed, rest, table, list(range(T)), T)
+    routed = block.routing(lookup(table, steps))
+    per_step = max(1, routed.numel())
+    outputs = []
+    for start in range(0, T, max(1, _STACK_BUDGET // per_step)):
+        cutoff = thresholds[start:start + max(1, _STACK_BUDGET // per_step)]
+        arrived = torch.where(routed.unsqueeze(0) >= cutoff.view((-1,) + (1,) * routed.dim()), routed.unsqueeze(0), 0.0)
+        outputs.append(block.synapse(arrived.flatten(0, 1)).unflatten(0, (len(cutoff), len(routed))))
+    return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
 
 
 def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
