@@ -194,7 +194,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
 
     Every notebook's parameters and the work tree are checked before anything runs. A
     notebook recorded before with the same parameters at the same revision is kept.
-    ``display`` (:class:`t2fsnn.progress.Display`) shows each notebook and its progress.
+    ``display`` (a ``t2fsnn.progress.Display``) shows each notebook and its progress.
     """
     from . import progress
     overrides = dict(overrides or {})
