@@ -147,3 +147,24 @@ def test_exact_equals_clock_with_average_pooling_before_the_output(cfg):
     images = torch.rand(16, 1, 14, 14, generator=torch.Generator().manual_seed(3))
     net = convert(model, images, percentile=99.0)
     _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c.ef_start is not None], ids=lambda c: f"T{c.T}-ef{c.ef_start}")
+def test_early_firing_one_cutoff_at_a_time_equals_clock(monkeypatch, cfg):
+    """Large layers evaluate early firing's partial sums one cutoff at a time (latest first); force that path."""
+    from t2fsnn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "_ONE_BATCH", 0)
+    model = _random_network(1)
+    images = torch.rand(24, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    net = convert(model, images, percentile=99.0)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+def test_early_firing_one_cutoff_at_a_time_on_trained_mnist_cnn(monkeypatch, trained_mnist):
+    from t2fsnn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "_ONE_BATCH", 0)
+    net, images, _ = trained_mnist
+    cfg = TTFSConfig(T=20, tau=5.0, ef_start=10)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))

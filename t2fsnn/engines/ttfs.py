@@ -34,6 +34,8 @@ __all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_s
 
 # upper bound on the values held at once when stacking partial integrations
 _STACK_BUDGET = 2 ** 25
+# early firing stacks all of a layer's partial cutoffs into one batch up to this many input values
+_ONE_BATCH = 2 ** 23
 
 
 def _layer_table(cfg: TTFSConfig, tau: float, td: float, like: torch.Tensor) -> torch.Tensor:
@@ -133,6 +135,11 @@ def _fire_steps(block, prev_steps, prev_table, table, T: int, s: int) -> torch.T
     if partial == 0:
         return steps
     first = steps.clamp_min_(partial)  # crossings with the complete input happen no earlier than this
+    if routed.numel() * partial <= _ONE_BATCH:  # small layers: every cutoff in one batch, fewer and larger calls
+        potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
+        for k in reversed(range(partial)):
+            first.masked_fill_(potentials[k] >= table[k], k)
+        return first
     # inputs still to arrive at the last partial cutoff (step T-1) never count; those at s+1 .. T-2 leave one by one
     arrived = values.masked_fill(routed >= T - 1, 0.0)
     late, counts = _late_events(routed, s + 1, T - 2)
