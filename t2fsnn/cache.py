@@ -197,6 +197,18 @@ def load_entry(path: Path, required: Iterable[str] = ()) -> Optional[Any]:
         return None
 
 
+def probe_writable(folder: os.PathLike) -> Optional[OSError]:
+    """Create ``folder`` if needed and write a file in it; the error if that fails, else ``None``."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".t2fsnn-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return error
+    return None
+
+
 def ensure_writable(folder: Path) -> Path:
     """Create ``folder`` if needed and check that a file can be written in it.
 
@@ -204,15 +216,11 @@ def ensure_writable(folder: Path) -> Path:
     expensive computation is refused before it starts rather than lost after it.
     """
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".t2fsnn-write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
+    error = probe_writable(folder)
+    if error is not None:
         raise CacheNotWritableError(
             f"the cache folder {folder} cannot be written ({type(error).__name__}: {error.strerror or error}); "
             "results computed now could not be kept. Set T2FSNN_CACHE to a writable folder "
             "or make this one writable."
-        ) from None
+        )
     return folder

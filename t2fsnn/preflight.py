@@ -8,7 +8,6 @@ which cell of a notebook failed and where the partial executed notebook is.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -30,17 +29,15 @@ class NotebookFailedError(RuntimeError):
 
 def check_output_dir(folder: os.PathLike) -> Path:
     """Create ``folder`` if needed and check that a file can be written there."""
+    from . import cache
+
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".t2fsnn-write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
+    error = cache.probe_writable(folder)
+    if error is not None:
         raise OutputNotWritableError(
             f"the output folder {folder} cannot be written ({type(error).__name__}: {error.strerror or error}); "
             "choose another with --output-dir or make this one writable"
-        ) from None
+        )
     return folder
 
 
