@@ -150,12 +150,4 @@ def simulate_coding(net, x: torch.Tensor, coding: Coding, steps: int, progress: 
             else:
                 potential += current
         predictions[t] = potential.argmax(1)
-    return SimulationResult(
-        predictions=predictions[-1].clone(),
-        predictions_over_time=predictions,
-        num_spikes=per_layer.sum(1),
-        spikes_per_layer=per_layer,
-        latency=steps,
-        output_potential=potential,
-        extra={"spikes_per_step": per_step},
-    )
+    return SimulationResult.from_run(predictions, per_layer, potential, extra={"spikes_per_step": per_step})

@@ -32,6 +32,14 @@ class SimulationResult:
     spike_times: Optional[list[torch.Tensor]] = None
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_run(cls, predictions_over_time: torch.Tensor, spikes_per_layer: torch.Tensor,
+                 output_potential: torch.Tensor, **extra_fields) -> "SimulationResult":
+        """The result of a run of ``len(predictions_over_time)`` steps; totals derived from the per-layer counts."""
+        return cls(predictions=predictions_over_time[-1].clone(), predictions_over_time=predictions_over_time,
+                   num_spikes=spikes_per_layer.sum(1), spikes_per_layer=spikes_per_layer,
+                   latency=len(predictions_over_time), output_potential=output_potential, **extra_fields)
+
     @property
     def input_spikes(self) -> torch.Tensor:
         """[B] spikes of the input layer (the encoded image)."""

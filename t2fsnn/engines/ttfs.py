@@ -177,15 +177,8 @@ def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
     per_layer = torch.stack(counts, 1)
     predictions_over_time = torch.full((latency, batch), -1, dtype=torch.long, device=per_layer.device)
     predictions_over_time[(L - 1) * s:] = potentials_over_window.argmax(-1)
-    return SimulationResult(
-        predictions=predictions_over_time[-1].clone(),
-        predictions_over_time=predictions_over_time,
-        num_spikes=per_layer.sum(1),
-        spikes_per_layer=per_layer,
-        latency=latency,
-        output_potential=potentials_over_window[-1],
-        spike_times=spike_times,
-    )
+    return SimulationResult.from_run(predictions_over_time, per_layer, potentials_over_window[-1],
+                                     spike_times=spike_times)
 
 
 @torch.no_grad()
