@@ -239,8 +239,10 @@ def test_latency_definition():
 
 
 def _run(name, accuracy, spikes_per_step):
-    spikes = np.cumsum(np.asarray(spikes_per_step, dtype=float)[:, None], 0)
-    return CodingRun(name, np.asarray(accuracy, dtype=float), spikes, 10, ["input"])
+    """A run whose spikes are all in one hidden layer (the input layer sends none)."""
+    hidden = np.cumsum(np.asarray(spikes_per_step, dtype=float))
+    spikes = np.stack([np.zeros_like(hidden), hidden], 1)
+    return CodingRun(name, np.asarray(accuracy, dtype=float), spikes, 10, ["input", "conv1"])
 
 
 def test_comparison_table_reads_spikes_at_the_latency():
