@@ -307,3 +307,26 @@ def test_fan_out_and_operation_counts():
         synaptic_operations("rate", [1, 2, 3], [1.0, 2.0])
     with pytest.raises(ValueError, match="spikes=-1"):
         paper_operations("phase", -1)
+
+
+def test_pure_neuron_steps_on_hand_computed_values():
+    from t2fsnn.codings.neurons import burst_step, phase_step, rate_step
+
+    u, values, fired = rate_step(torch.tensor([0.1, 0.3, 0.9]), torch.tensor([0.2, 0.2, 0.2]), threshold=0.4)
+    assert torch.allclose(u, torch.tensor([0.3, -0.5, 0.1])) and fired.tolist() == [False, True, True]
+    assert values.tolist() == [0.0, 1.0, 1.0]
+    u, values, fired = rate_step(torch.tensor([0.0]), torch.tensor([1.0]), threshold=1.0, amplitude=0.5)
+    assert u.tolist() == [0.5] and values.tolist() == [0.5]
+    # phase: weight 0.25 at this step; 0.3 fires and keeps 0.05, 0.2 stays
+    u, values, fired = phase_step(torch.tensor([0.3, 0.2]), None, 0.25)
+    assert torch.allclose(u, torch.tensor([0.05, 0.2])) and values.tolist() == [0.25, 0.0]
+    # burst: a spike of theta, theta doubles after it and returns to the threshold after a silent step
+    u, theta, values, fired = burst_step(torch.tensor([0.5, 0.1]), torch.tensor([0.4, 0.8]), None, 0.4, 2.0)
+    assert torch.allclose(u, torch.tensor([0.1, 0.1])) and torch.allclose(values, torch.tensor([0.4, 0.0]))
+    assert torch.allclose(theta, torch.tensor([0.8, 0.4]))
+    _, theta, _, _ = burst_step(torch.tensor([2.0]), torch.tensor([0.8]), None, 0.4, 2.0, cap=0.8)
+    assert theta.tolist() == [pytest.approx(0.8)]  # capped
+    # the steps are pure: the inputs are unchanged
+    state = torch.tensor([0.5])
+    burst_step(state, torch.tensor([0.4]), torch.tensor([0.1]), 0.4, 2.0)
+    assert state.tolist() == [0.5]

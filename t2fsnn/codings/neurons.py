@@ -3,6 +3,10 @@
 Each hidden neuron integrates its input current into a membrane potential ``u`` and
 fires when ``u`` reaches its threshold; the value a spike carries is subtracted from
 ``u`` (reset by subtraction), so over time a neuron sends the value it integrates.
+
+The step of each neuron is a pure function of its state and input (``rate_step``,
+``phase_step``, ``burst_step``), testable on its own; the neuron classes hold the state
+between the steps of a simulation and call them.
 """
 from __future__ import annotations
 
@@ -13,24 +17,61 @@ import torch
 from .common import Coding, Neuron
 from .config import BurstConfig, PhaseConfig, RateConfig
 
-__all__ = ["RateCoding", "PhaseCoding", "BurstCoding", "RateNeuron", "PhaseNeuron", "BurstNeuron"]
+__all__ = ["RateCoding", "PhaseCoding", "BurstCoding", "RateNeuron", "PhaseNeuron", "BurstNeuron",
+           "rate_step", "phase_step", "burst_step", "phase_weight"]
+
+
+# ----------------------------------------------------------------------------- pure steps
+def rate_step(u: torch.Tensor, current: torch.Tensor, threshold: float, amplitude: float = 1.0):
+    """Integrate-and-fire: ``u + current``; fire where it reaches ``threshold``, send ``amplitude``, subtract it.
+
+    Returns ``(new u, values sent, fired)``.
+    """
+    u = u + current
+    fired = u >= threshold
+    values = fired.to(u.dtype) * amplitude
+    return u - values, values, fired
+
+
+def phase_step(u: torch.Tensor, current: Optional[torch.Tensor], weight: float):
+    """Weighted spike: ``u + current``; fire where it reaches the phase's ``weight``, send it, subtract it.
+
+    Returns ``(new u, values sent, fired)``.
+    """
+    if current is not None:
+        u = u + current
+    fired = u >= weight
+    values = fired.to(u.dtype) * weight
+    return u - values, values, fired
+
+
+def burst_step(u: torch.Tensor, theta: torch.Tensor, current: Optional[torch.Tensor], threshold: float,
+               beta: float, cap: Optional[float] = None):
+    """Burst: ``u + current``; fire where it reaches ``theta``, send ``theta``, subtract it. After a spike
+    ``theta`` grows by ``beta`` (at most to ``cap``), after a silent step it returns to ``threshold``.
+
+    Returns ``(new u, new theta, values sent, fired)``.
+    """
+    if current is not None:
+        u = u + current
+    fired = u >= theta
+    values = torch.where(fired, theta, 0.0)
+    grown = theta * beta
+    if cap is not None:
+        grown = grown.clamp(max=cap)
+    return u - values, torch.where(fired, grown, threshold), values, fired
 
 
 # ----------------------------------------------------------------------------- rate
 class RateNeuron(Neuron):
-    """Integrate-and-fire: fire when ``u >= threshold``, send ``amplitude``, subtract it."""
+    """Integrate-and-fire neuron (:func:`rate_step`) holding its membrane between steps."""
 
     def __init__(self, like: torch.Tensor, threshold: float, amplitude: float):
         self.u = torch.zeros_like(like)
         self.threshold, self.amplitude = threshold, amplitude
 
     def step(self, current, t):
-        self.u += current
-        fired = self.u >= self.threshold
-        values = fired.to(self.u.dtype)
-        if self.amplitude != 1:
-            values *= self.amplitude
-        self.u -= values
+        self.u, values, fired = rate_step(self.u, current, self.threshold, self.amplitude)
         return values, fired
 
 
@@ -66,18 +107,14 @@ def phase_weight(t: int, phase_bits: int, first: float) -> float:
 
 
 class PhaseNeuron(Neuron):
-    """Weighted-spike neuron: fire when ``u`` reaches the phase's weight, send that weight, subtract it."""
+    """Weighted-spike neuron (:func:`phase_step`) with the oscillator's weight of each step."""
 
     def __init__(self, like: torch.Tensor, threshold: float, phase_bits: int):
         self.u = torch.zeros_like(like)
         self.threshold, self.phase_bits = threshold, phase_bits
 
     def step(self, current, t):
-        self.u += current
-        weight = phase_weight(t, self.phase_bits, self.threshold)
-        fired = self.u >= weight
-        values = fired.to(self.u.dtype).mul_(weight)
-        self.u -= values
+        self.u, values, fired = phase_step(self.u, current, phase_weight(t, self.phase_bits, self.threshold))
         return values, fired
 
 
@@ -94,10 +131,7 @@ class PhaseCoding(Coding):
     def input_step(self, t):
         if t % self.cfg.phase_bits == 0:
             self.u = self.x.clone()
-        weight = phase_weight(t, self.cfg.phase_bits, self.cfg.input_threshold)
-        fired = self.u >= weight
-        values = fired.to(self.u.dtype).mul_(weight)
-        self.u -= values
+        self.u, values, fired = phase_step(self.u, None, phase_weight(t, self.cfg.phase_bits, self.cfg.input_threshold))
         return values, fired
 
     def bias_gate(self, t):
@@ -109,8 +143,8 @@ class PhaseCoding(Coding):
 
 # ----------------------------------------------------------------------------- burst
 class BurstNeuron(Neuron):
-    """Burst neuron: fire when ``u >= theta``, send ``theta``, subtract it; ``theta *= beta`` after a spike,
-    back to its initial value after a silent step (capped at ``beta**(max_burst-1)`` times it)."""
+    """Burst neuron (:func:`burst_step`) holding its membrane and threshold between steps; a burst's
+    threshold is capped at ``beta**(max_burst-1)`` times the initial one."""
 
     def __init__(self, like: torch.Tensor, threshold: float, beta: float, max_burst: Optional[int]):
         self.u = torch.zeros_like(like)
@@ -119,15 +153,8 @@ class BurstNeuron(Neuron):
         self.cap = None if max_burst is None else threshold * beta ** (max_burst - 1)
 
     def step(self, current, t):
-        if current is not None:
-            self.u += current
-        fired = self.u >= self.theta
-        values = torch.where(fired, self.theta, 0.0)
-        self.u -= values
-        grown = self.theta.mul_(self.beta)  # theta is not needed any more: grow it in place
-        if self.cap is not None:
-            grown = grown.clamp_(max=self.cap)
-        self.theta = torch.where(fired, grown, self.threshold)
+        self.u, self.theta, values, fired = burst_step(self.u, self.theta, current, self.threshold, self.beta,
+                                                       self.cap)
         return values, fired
 
 
