@@ -38,7 +38,7 @@ def test_book_builds_without_warnings(smoke_book):
     assert index.is_file()
     html = (smoke_book / "_build" / "html" / "book" / "index.html").read_text()
     pasted = re.findall(r'pasted-text">([^<]*)<', html)
-    assert pasted[:2] == ["smoke", "mnist_subset"]
+    assert ["smoke", "mnist_subset"] in [pasted[i:i + 2] for i in range(len(pasted))]  # "This copy"
     chapter = (smoke_book / "_build" / "html" / "book" / "train_and_convert.html").read_text()
     images = re.findall(r'<img[^>]*src="\.\./(_images/[^"]+)"', chapter)
     assert len(images) >= 2
