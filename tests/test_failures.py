@@ -727,6 +727,7 @@ def test_kill_9_during_book_build_then_rebuild(clean_run, tmp_path):
     src = tmp_path / "book"
     (src / "generated").mkdir(parents=True)
     shutil.copy(REPO / "_config.yml", src / "_config.yml")
+    shutil.copy(REPO / "references.bib", src / "references.bib")  # the configuration names it
     (src / "_toc.yml").write_text(MINI_TOC)
     (src / "index.md").write_text("# Mini book\n\nProfile {glue:text}`generated/01_train_and_convert.ipynb::profile:s`, "
                                   "accuracy {glue:text}`generated/01_train_and_convert.ipynb::ann_accuracy:.2f`.\n")
