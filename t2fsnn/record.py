@@ -115,6 +115,12 @@ def dataset_files(dataset: str) -> Dict[str, Any]:
     return {"dataset": dataset, "root": root, "sha256": {name: _sha256(path) for name, path in zip(names, files)}}
 
 
+def _commands(earlier, this: str):
+    """The command of this call, after those of the earlier calls that recorded the same run."""
+    history = [] if not earlier else (list(earlier) if isinstance(earlier, list) else [earlier])
+    return this if not history else history + ([this] if history[-1] != this else [])
+
+
 def _same_numbers(commit: str, stem: str, root: Path = runner.REPO_ROOT) -> bool:
     """No file that can change the notebook's numbers (the package, the notebook) differs from ``commit``."""
     if not commit:
@@ -230,7 +236,8 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
     done = previous.get("notebooks", {}) if previous else {}
     run: Dict[str, Any] = {
         "name": folder.name, "profile": profile, "dataset": dataset,
-        "command": command or f"t2fsnn record --profile {profile}" + "".join(f" -p {k} {v}" for k, v in overrides.items()),
+        "command": _commands(previous.get("command"), command or f"t2fsnn record --profile {profile}"
+                             + "".join(f" -p {k} {v}" for k, v in overrides.items())),
         "revision": {k: revision[k] for k in ("commit", "dirty")} | ({"changed": revision["changed"]} if revision["dirty"] else {}),
         "machine": machine(), "versions": _versions(), "data": data_record, "models": {},
         # notebooks recorded by an earlier call and not asked for now stay in the record
