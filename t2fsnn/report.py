@@ -310,7 +310,10 @@ def claim_table(claims: Sequence[Claim] = CLAIMS, root: os.PathLike = RECORDED_D
         rows.append({"section": f"{claim.section} [{run}]", "claim": claim.claim, "paper": _shown(claim.paper),
                      "ours": _shown(ours), "reproduced when": _tolerance(claim), "verdict": word,
                      "chapter": claim.chapter})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # claims with a recorded number first, those that could not be run after them
+    order = table["verdict"].str.startswith("not run").astype(int)
+    return table.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
 def summary(table: pd.DataFrame) -> Dict[str, object]:
