@@ -13,7 +13,6 @@ come from the cache), so re-running the command after a crash completes the run.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -26,7 +25,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from . import runner
 
 __all__ = ["RECORDED_DIR", "RUN_FILE", "RecordError", "record", "record_name", "read_run", "recorded_runs",
-           "source_revision", "machine", "dataset_files", "glued_values", "REQUIRED_KEYS", "NUMERIC_SOURCES"]
+           "source_revision", "machine", "dataset_files", "glued_outputs", "glued_values", "REQUIRED_KEYS", "NUMERIC_SOURCES"]
 
 RECORDED_DIR = runner.REPO_ROOT / "book" / "recorded"
 RUN_FILE = "run.json"
@@ -90,11 +89,9 @@ def _versions() -> Dict[str, str]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from .data import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def dataset_files(dataset: str) -> Dict[str, Any]:
@@ -113,6 +110,11 @@ def dataset_files(dataset: str) -> Dict[str, Any]:
     if missing:
         raise RecordError(f"dataset {dataset!r}: missing files {', '.join(missing)} under {root}")
     return {"dataset": dataset, "root": root, "sha256": {name: _sha256(path) for name, path in zip(names, files)}}
+
+
+def _as_stored(parameters: Mapping[str, Any]) -> Dict[str, Any]:
+    """Parameters as run.json holds them, so that a stored entry compares equal."""
+    return json.loads(json.dumps(parameters, default=str))
 
 
 def _commands(earlier, this: str):
@@ -164,16 +166,22 @@ def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def glued_values(path: os.PathLike) -> Dict[str, str]:
-    """``{key: text/plain}`` of every value an executed notebook glued."""
-    values = {}
+def glued_outputs(path: os.PathLike) -> Dict[str, Dict[str, Any]]:
+    """``{key: MIME bundle}`` of every value an executed notebook glued (scrapbook's MIME prefix removed)."""
+    bundles = {}
     for cell in json.loads(Path(path).read_text())["cells"]:
         for output in cell.get("outputs", []):
             meta = output.get("metadata", {}).get("scrapbook", {})
             if meta.get("name"):
-                data, prefix = output.get("data", {}), meta.get("mime_prefix", "")
-                values[meta["name"]] = "".join(data.get("text/plain", data.get(prefix + "text/plain", "")))
-    return values
+                prefix = meta.get("mime_prefix", "")
+                bundles[meta["name"]] = {mime.removeprefix(prefix) if prefix else mime: data
+                                         for mime, data in output.get("data", {}).items()}
+    return bundles
+
+
+def glued_values(path: os.PathLike) -> Dict[str, str]:
+    """``{key: text/plain}`` of every value an executed notebook glued."""
+    return {key: "".join(bundle.get("text/plain", "")) for key, bundle in glued_outputs(path).items()}
 
 
 def _models_used(folder: Path, plans: Sequence[tuple]) -> Dict[str, str]:
@@ -187,7 +195,7 @@ def _models_used(folder: Path, plans: Sequence[tuple]) -> Dict[str, str]:
             continue
         key = glued_values(path).get("model_key")
         if key:
-            name = f"{params['model']}-{params['dataset']}-{key.strip(chr(39))}.pt"
+            name = f"{params['model']}-{params['dataset']}-{key}.pt"
             model = Path(cache.cache_dir()) / "models" / name
             found[name] = _sha256(model) if model.exists() else "not in this machine's cache"
     return found
@@ -213,16 +221,14 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         shown = ", ".join(revision["changed"][:8]) + (" ..." if len(revision["changed"]) > 8 else "")
         raise RecordError(f"the work tree has uncommitted changes ({shown}); commit them, or record anyway "
                           f"with --allow-dirty (run.json and the book then say so)")
-    taken = set()
-    for stem in stems:
-        taken.update(runner.declared_parameters(stem))
+    declared = {stem: runner.declared_parameters(stem) for stem in stems}  # papermill reads each notebook once
+    taken = set().union(*declared.values())
     for name in overrides:
         if name not in taken:
             raise RecordError(f"no recorded notebook takes parameter {name!r}; they take: {', '.join(sorted(taken))}")
     plans = []
     for stem in stems:
-        declared = runner.declared_parameters(stem)
-        own = {k: v for k, v in overrides.items() if k in declared}
+        own = {k: v for k, v in overrides.items() if k in declared[stem]}
         plans.append((stem, runner.resolve_parameters(stem, profile, own), own))
     datasets = {params["dataset"] for _, params, _ in plans if "dataset" in params}
     if len(datasets) != 1:
@@ -247,10 +253,9 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         "complete": False, "resumed": bool(done),
     }
     display = display or progress.Display("off")
-    json_params = lambda p: json.loads(json.dumps(p, default=str))  # noqa: E731  (as stored)
     for index, (stem, params, own) in enumerate(plans, 1):
         entry = done.get(stem, {})
-        kept = (entry.get("status") == "done" and entry.get("parameters") == json_params(params)
+        kept = (entry.get("status") == "done" and entry.get("parameters") == _as_stored(params)
                 and (folder / f"{stem}.ipynb").exists() and _same_numbers(entry.get("commit", ""), stem))
         if kept:
             run["notebooks"][stem] = entry
@@ -259,7 +264,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         for stale in folder.glob(f".{stem}.*.ipynb"):  # the temporary copy of a run killed before
             stale.unlink()
         start, started = time.perf_counter(), _now()
-        run["notebooks"][stem] = {"parameters": json_params(params), "commit": revision["commit"], "start": started,
+        run["notebooks"][stem] = {"parameters": _as_stored(params), "commit": revision["commit"], "start": started,
                                   "status": "running"}
         _write_json(folder / RUN_FILE, run)
         display.notebook_started(index, len(plans), stem, profile)

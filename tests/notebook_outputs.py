@@ -3,21 +3,21 @@ import json
 import re
 from pathlib import Path
 
+from t2fsnn.record import glued_values
+
 BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def assert_no_error_output(path):
+    for cell in json.loads(Path(path).read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", output
 
 
 def glued(path):
     """``{key: text/plain}`` of every glued output of an executed notebook; fails on an error output."""
-    values = {}
-    for cell in json.loads(Path(path).read_text())["cells"]:
-        for output in cell.get("outputs", []):
-            assert output.get("output_type") != "error", output
-            key = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if key:
-                data = output.get("data", {})
-                prefix = output["metadata"]["scrapbook"].get("mime_prefix", "")
-                values[key] = "".join(data.get("text/plain", data.get(prefix + "text/plain", "")))
-    return values
+    assert_no_error_output(path)
+    return glued_values(path)
 
 
 def pasted(chapter, stem):

@@ -30,9 +30,11 @@ import pytest
 import torch
 
 from t2fsnn import TTFSConfig, cache, cli, data, preflight, runner
+from t2fsnn.record import glued_outputs
 from t2fsnn.training import train_or_load
 
 from model_fixtures import trained_model, trained_mnist  # noqa: F401
+from notebook_outputs import assert_no_error_output
 
 REPO = Path(__file__).resolve().parents[1]
 NB = "01_train_and_convert"
@@ -164,13 +166,8 @@ def kill_at_random_point(proc, rng, low, high):
 
 def glued_data(path):
     """``{key: JSON of every MIME bundle}`` of a notebook's glued outputs; the run time masked in the run record."""
-    values = {}
-    for cell in json.loads(Path(path).read_text())["cells"]:
-        for output in cell.get("outputs", []):
-            assert output.get("output_type") != "error", output
-            key = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if key:
-                values[key] = json.dumps(output.get("data", {}), sort_keys=True)
+    assert_no_error_output(path)
+    values = {key: json.dumps(bundle, sort_keys=True) for key, bundle in glued_outputs(path).items()}
     if "run_record" in values:  # provenance: its text without the minute it ran and the source revision
         text = json.loads(values["run_record"]).get("text/plain", "")
         text = "".join(text) if isinstance(text, list) else text
