@@ -32,7 +32,8 @@ def _capped(limit: Optional[int], cap: Optional[int]) -> Optional[int]:
 def prepare(dataset: str, model: str, epochs: int, lr: float, batch_size: int, seed: int,
             train_limit: Optional[int], calibration_limit: int, percentile: float, test_limit: Optional[int],
             go_train_limit: Optional[int] = None, with_go_images: bool = False, device="auto",
-            network_device="cpu", precision: str = "fp32", normalization: str = "neuron_max") -> Experiment:
+            network_device="cpu", precision: str = "fp32", normalization: str = "neuron_max",
+            train_jpeg_quality: Optional[int] = None) -> Experiment:
     """Train (or load) the ANN, convert it on training images and load the test images.
 
     Calibration and kernel-optimization images never exceed ``train_limit``, the
@@ -40,7 +41,7 @@ def prepare(dataset: str, model: str, epochs: int, lr: float, batch_size: int, s
     """
     trained = training.train_or_load(dataset=dataset, model=model, epochs=epochs, lr=lr, batch_size=batch_size,
                                      seed=seed, train_limit=train_limit, device=device, progress=False,
-                                     precision=precision)
+                                     precision=precision, jpeg_quality=train_jpeg_quality)
     train_set = data.load(dataset, "train")
     x_calibration, _ = data.to_tensors(train_set, _capped(calibration_limit, train_limit))
     net = convert(trained.model, x_calibration, percentile=percentile, normalization=normalization)

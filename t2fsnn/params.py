@@ -58,6 +58,8 @@ PARAMS: Dict[str, Param] = {
     "lr": Param(float, "learning rate of the ANN (SGD)", low=0, low_open=True),
     "batch_size": Param(int, "mini-batch size", low=1),
     "seed": Param(int, "random seed", low=0),
+    "train_jpeg_quality": Param(int, "train half of each batch on a JPEG round trip at this quality (None: the images as they are)",
+                                low=1, high=100, nullable=True),
     "precision": Param(str, "ANN training arithmetic: float32, or bfloat16 autocast (faster on CPUs with bf16 units)",
                        choices=("fp32", "bf16")),
     # conversion

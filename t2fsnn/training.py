@@ -58,6 +58,18 @@ def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out.contiguous()
 
 
+def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """``images`` (floats in [0, 1]) encoded as JPEG at ``quality`` and decoded again."""
+    import warnings
+
+    with warnings.catch_warnings():  # torchvision announces a move of its codecs to another package
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import decode_jpeg, encode_jpeg
+    as_bytes = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+    decoded = decode_jpeg(encode_jpeg(list(as_bytes), quality=quality))
+    return torch.stack(decoded).float().div_(255.0)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500, device="cpu") -> float:
     """Top-1 accuracy in percent."""
@@ -83,13 +95,17 @@ def train_or_load(
     device="auto",
     progress: bool = True,
     precision: str = "fp32",
+    jpeg_quality: Optional[int] = None,
 ) -> TrainedModel:
     """Train ``model`` on ``dataset`` (SGD, momentum 0.9, cosine schedule), or load the cached result.
 
     The cache key covers the data, the model's architecture, every training parameter and
     ``RECIPE_VERSION``, so a changed model or recipe retrains. ``precision="bf16"`` runs the
     forward and backward passes under bfloat16 autocast (weights stay float32), about twice as
-    fast on CPUs and GPUs with bfloat16 units; it is part of the key.
+    fast on CPUs and GPUs with bfloat16 units; it is part of the key. ``jpeg_quality`` trains
+    half of every batch (drawn at random) on a JPEG round trip of the images at that quality,
+    for test sets that were themselves recovered from JPEG copies; ``None`` trains on the
+    images as they are.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not allowed: choose one of {', '.join(map(repr, PRECISIONS))}")
@@ -98,6 +114,9 @@ def train_or_load(
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} is not allowed: it must be an integer >= {low}")
+    if jpeg_quality is not None and (isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int)
+                                     or not 1 <= jpeg_quality <= 100):
+        raise ValueError(f"jpeg_quality={jpeg_quality!r} is not allowed: it must be None or an integer from 1 to 100")
     if not lr > 0:
         raise ValueError(f"lr={lr!r} is not allowed: it must be > 0")
     if train_limit is not None and (not isinstance(train_limit, int) or train_limit < 1):
@@ -117,7 +136,8 @@ def train_or_load(
         "dataset": dataset, "train_images": len(x_train), "train_fingerprint": _fingerprint(x_train, y_train),
         "model": model, "num_classes": info.num_classes, "epochs": epochs, "lr": lr,
         "batch_size": batch_size, "seed": seed, "weight_decay": weight_decay, "recipe": RECIPE_VERSION,
-        "precision": precision, "architecture": repr(models.build(model, info.num_classes)),
+        "precision": precision, **({"jpeg_quality": jpeg_quality} if jpeg_quality is not None else {}),
+        "architecture": repr(models.build(model, info.num_classes)),
     }
     key = cache.cache_key(spec)
     path = Path(cache_root or cache.cache_dir()) / "models" / f"{model}-{dataset}-{key}.pt"
@@ -142,6 +162,7 @@ def train_or_load(
     steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
     colour = info.shape[0] == 3
+    x_jpeg = jpeg_round_trip(x_train, jpeg_quality) if jpeg_quality is not None else None
     rows: list[dict] = []
     # an interrupted training resumes from its last completed epoch
     partial = path.with_name(path.stem + ".partial.pt")
@@ -164,6 +185,9 @@ def train_or_load(
         for step in range(steps_per_epoch):
             index = order[step * batch_size:(step + 1) * batch_size]
             images, labels = x_train[index], y_train[index]
+            if x_jpeg is not None:
+                use_jpeg = torch.rand(len(index), generator=generator) < 0.5
+                images = torch.where(use_jpeg[:, None, None, None], x_jpeg[index], images)
             if colour:
                 images = _augment(images, generator)
             images, labels = images.to(dev, memory_format=layout), labels.to(dev)

@@ -64,11 +64,30 @@ def test_corrupted_checkpoint_is_removed_and_retrained(tmp_path):
     "override,fragment",
     [({"epochs": 0}, "epochs=0"), ({"lr": -1.0}, "lr=-1.0"), ({"batch_size": 0}, "batch_size=0"),
      ({"model": "resnet"}, "unknown model 'resnet'"), ({"dataset": "imagenet"}, "imagenet"),
-     ({"train_limit": 0}, "train_limit=0"), ({"dataset": "cifar10"}, "channels")],
+     ({"train_limit": 0}, "train_limit=0"), ({"dataset": "cifar10"}, "channels"),
+     ({"jpeg_quality": 0}, "jpeg_quality=0"), ({"jpeg_quality": 101}, "jpeg_quality=101")],
 )
 def test_bad_arguments_rejected_before_work(tmp_path, override, fragment):
     with pytest.raises(ValueError, match=fragment):
         train_or_load(**{**SMALL, **override}, cache_root=tmp_path)
+
+
+def test_jpeg_round_trip_changes_images_a_little_and_is_deterministic():
+    from t2fsnn.training import jpeg_round_trip
+
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    once = jpeg_round_trip(images, 75)
+    assert once.shape == images.shape and once.dtype == images.dtype
+    assert 0 < (once - images).abs().mean() < 0.25  # lossy, but still the same images
+    assert torch.equal(once, jpeg_round_trip(images, 75))
+    assert (jpeg_round_trip(images, 95) - images).abs().mean() < (once - images).abs().mean()
+
+
+def test_jpeg_training_is_its_own_model(tmp_path):
+    plain = train_or_load(**{**SMALL, "epochs": 1}, cache_root=tmp_path)
+    jpeg = train_or_load(**{**SMALL, "epochs": 1, "jpeg_quality": 75}, cache_root=tmp_path)
+    assert jpeg.key != plain.key and jpeg.spec["jpeg_quality"] == 75 and "jpeg_quality" not in plain.spec
+    assert not torch.equal(jpeg.model.state_dict()["0.weight"], plain.model.state_dict()["0.weight"])
 
 
 def test_build_by_name():
