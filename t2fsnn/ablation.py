@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import paper_results
 from .config import TTFSConfig
 from .engines.ttfs import local_fire_steps
 from .metrics import Evaluation, evaluate
 
 __all__ = ["ablation_configs", "run_ablation", "ablation_table", "with_paper", "first_spike_profile",
-           "first_spike_comparison", "VARIANTS"]
+           "first_spike_comparison", "kernels_beside_authors", "VARIANTS"]
 
 VARIANTS = ("T2FSNN", "T2FSNN+GO", "T2FSNN+EF", "T2FSNN+GO+EF")
 
@@ -110,3 +111,25 @@ def first_spike_comparison(net, images: torch.Tensor, configs: Mapping[str, TTFS
     """``first_spike_profile`` of several configurations side by side (column level 0: configuration)."""
     return pd.concat({name: first_spike_profile(net, images, cfg, batch_size) for name, cfg in configs.items()},
                      axis=1)
+
+
+_PAPER_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "vgg16": "VGG-16"}
+
+
+def kernels_beside_authors(summary: pd.DataFrame, dataset: str, model: str, T: int) -> Optional[pd.DataFrame]:
+    """Our kernels after GO (``optimization.kernel_summary``) beside the authors' released ones, layer by layer.
+
+    ``None`` where the authors released no kernels for this dataset, network and window.
+    """
+    key = (_PAPER_NAMES.get(dataset, dataset), _PAPER_NAMES.get(model, model), T)
+    if key not in paper_results.AUTHORS_KERNELS:
+        return None
+    authors = paper_results.authors_kernels(*key)
+    if len(authors) != len(summary):
+        raise ValueError(f"{len(summary)} spiking layers here but {len(authors)} in the authors' kernels for {key}")
+    frame = pd.DataFrame({"tau after GO": summary["tau after"].to_numpy(), "td after GO": summary["td after"].to_numpy(),
+                          "authors' layer": authors["authors' layer"].to_numpy(),
+                          "authors' tau": authors["tau"].to_numpy(), "authors' td": authors["td"].to_numpy()},
+                         index=summary.index)
+    return frame
+

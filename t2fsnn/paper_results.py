@@ -1,12 +1,14 @@
 """The paper's published numbers (Park et al., DAC 2020), kept as data to print beside ours.
 
-Every table here is the paper's, not a result of this package.
+Every table here is the paper's, not a result of this package; ``AUTHORS_KERNELS`` holds the
+kernels the authors released with their code.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["TABLE_I", "TABLE_II", "TABLE_III", "table_i", "table_ii", "table_iii"]
+__all__ = ["TABLE_I", "TABLE_II", "TABLE_III", "AUTHORS_KERNELS", "table_i", "table_ii", "table_iii",
+           "authors_kernels"]
 
 # Table I: ablation study (VGG-16; T = 80, tau = 20 and t_d = 0 before optimization, early firing
 # from step 40). Spikes per image (not 10^6); latency in time steps.
@@ -86,3 +88,31 @@ def table_iii() -> pd.DataFrame:
     frame = pd.DataFrame(TABLE_III).T
     frame.index.name = "coding"
     return frame
+
+
+# The authors' trained kernels for VGG-16 on CIFAR-10 (T = 80, tau = 20 and t_d = 0 before GO), as released
+# with their code: temporal_coding/vgg_cifar_ro_0/tc-20_tw-80_itr-60000_outlier of
+# github.com/seongsikpark/SNN-neural-coding. One (tau, t_d) per spiking layer, input first.
+AUTHORS_KERNELS = {
+    ("CIFAR-10", "VGG-16", 80): {
+        "layers": ("in", "conv1", "conv1_1", "conv2", "conv2_1", "conv3", "conv3_1", "conv3_2", "conv4", "conv4_1",
+                   "conv4_2", "conv5", "conv5_1", "conv5_2", "fc1", "fc2"),
+        "tau": (25.492895, 19.455557, 19.904726, 19.588089, 19.378021, 19.330545, 19.327015, 19.291615, 19.285181,
+                19.287987, 19.259449, 19.247034, 19.25396, 19.225698, 19.343956, 19.333632),
+        "td": (0.0, -2.0043764, -1.7328169, -2.0950897, -1.5212977, -2.9436326, -2.7657661, -2.6294494, -3.4544876,
+               -4.0598626, -3.675116, -3.2784688, -3.276257, -2.3806674, -3.7171903, -4.551571),
+    },
+}
+
+
+def authors_kernels(dataset: str, network: str, T: int) -> pd.DataFrame:
+    """The authors' released kernels for ``(dataset, network, T)``: one row per spiking layer (their names)."""
+    key = (dataset, network, T)
+    if key not in AUTHORS_KERNELS:
+        known = ", ".join(repr(k) for k in AUTHORS_KERNELS)
+        raise ValueError(f"(dataset, network, T)={key!r} is not allowed: the authors released kernels for {known}")
+    entry = AUTHORS_KERNELS[key]
+    frame = pd.DataFrame({"authors' layer": entry["layers"], "tau": entry["tau"], "td": entry["td"]})
+    frame.index.name = "position"
+    return frame
+

@@ -61,3 +61,23 @@ def test_first_spike_profile_matches_the_engine(trained_mnist):
     assert (both[("b", "mean first spike")] <= both[("a", "mean first spike")] + 1e-12).all()
     with pytest.raises(ValueError, match="empty"):
         ablation.first_spike_profile(net, x[:0], cfg)
+
+
+def test_kernels_beside_authors_only_where_the_authors_released_kernels():
+    import pandas as pd
+    from t2fsnn import ablation, paper_results
+
+    names = ["input"] + [f"conv{i}" for i in range(1, 14)] + ["fc1", "fc2"]
+    summary = pd.DataFrame({"tau after": [20.0 + i for i in range(16)], "td after": [-0.1 * i for i in range(16)]},
+                           index=pd.Index(names, name="layer"))
+    beside = ablation.kernels_beside_authors(summary, "cifar10", "vgg16", 80)
+    assert list(beside.index) == names and beside["tau after GO"].iloc[3] == 23.0
+    authors = paper_results.authors_kernels("CIFAR-10", "VGG-16", 80)
+    assert beside["authors' tau"].tolist() == authors["tau"].tolist()
+    assert 19 < authors["tau"].iloc[1:].min() < authors["tau"].iloc[1:].max() < 20  # hidden layers of the file
+    assert ablation.kernels_beside_authors(summary, "cifar10", "vgg16", 20) is None
+    assert ablation.kernels_beside_authors(summary, "mnist", "mnist_cnn", 80) is None
+    with pytest.raises(ValueError, match="15 spiking layers here but 16"):
+        ablation.kernels_beside_authors(summary.iloc[1:], "cifar10", "vgg16", 80)
+    with pytest.raises(ValueError, match="released kernels for"):
+        paper_results.authors_kernels("CIFAR-100", "VGG-16", 80)
