@@ -1,7 +1,8 @@
 """t2fsnn against SpikingJelly's ann2snn (rate coding) on the same trained weights, images and device.
 
     python benchmarks/peers.py [--models mnist_cnn_avg vgg_small_avg] [--test-images 2000] [--device auto|cpu|cuda]
-                               [--steps N] [--batch-size 500] [--output summary.csv] [--curves curves.csv]
+                               [--steps N] [--batch-size 500] [--repeats 2]
+                               [--output summary.csv] [--curves curves.csv]
 
 Needs SpikingJelly: pip install -e '.[peers]'. Trains the average-pooling twins on first use
 (cached). Prints, per network, the accuracy against time step and wall time, and the wall time
@@ -32,13 +33,14 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, help="SpikingJelly's time steps (default: per model, "
                         + ", ".join(f"{name} {spec.steps}" for name, spec in peers.PEER_MODELS.items()) + ")")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=2, help="timings of every batch; the fastest counts")
     parser.add_argument("--tolerance", type=float, default=0.3, help="percentage points below the ANN's accuracy")
     parser.add_argument("--no-early-firing", action="store_true", help="leave out the t2fsnn runs with early firing")
     parser.add_argument("--no-multi-step", action="store_true", help="leave out SpikingJelly's multi-step run")
     parser.add_argument("--output", help="write the summary table to this CSV file")
     parser.add_argument("--curves", help="write every accuracy curve (step, wall time, spikes) to this CSV file")
     args = parser.parse_args(argv)
-    for name, value in (("--test-images", args.test_images), ("--batch-size", args.batch_size),
+    for name, value in (("--test-images", args.test_images), ("--batch-size", args.batch_size), ("--repeats", args.repeats),
                         ("--steps", 1 if args.steps is None else args.steps)):
         if value < 1:
             parser.error(f"{name} {value} is not allowed: it must be an integer >= 1")
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
     try:
         summary, curves = peers.head_to_head(
             args.models, args.test_images, args.device, args.steps, args.batch_size, args.tolerance,
-            early_firing=not args.no_early_firing, multi_step=not args.no_multi_step)
+            early_firing=not args.no_early_firing, multi_step=not args.no_multi_step, repeats=args.repeats)
     except (peers.PeerMissingError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
