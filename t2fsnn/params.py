@@ -95,6 +95,15 @@ PARAMS: Dict[str, Param] = {
                             choices=("pipeline", "settled")),
     "sim_batch_size": Param(int, "test images simulated together", low=1),
     "latency_tolerance": Param(float, "latency: steps until the accuracy stays within this many points of its final value", low=0),
+    # the design space and the kernels chosen for the output (notebook 09, beyond the paper)
+    "grid_T": Param(str, "design-space grid: comma-separated time windows T, e.g. '8,12,16,20'"),
+    "grid_tau": Param(str, "design-space grid: comma-separated kernel time constants tau (all layers alike)"),
+    "grid_ef_start": Param(str, "design-space grid: comma-separated early-firing starts in 1 .. min(T)-1, 'none' for no early firing"),
+    "grid_td": Param(str, "design-space grid: comma-separated kernel delays t_d (all layers alike)"),
+    "output_steps": Param(int, "mini-batch steps of the kernel search for the output (objective 'output')", low=1),
+    "output_batch_size": Param(int, "training images per step of the kernel search for the output", low=1),
+    "robustness_trainings": Param(str, "extra ANNs of the robustness table: ';'-separated changes of the training, "
+                                  "e.g. 'seed:1 epochs:2; seed:2 lr:0.1' (keys epochs, lr, seed; '' for none)"),
     # run
     "device": Param(str, "compute device", choices=("auto", "cpu", "cuda")),
     # speed measurements (notebook 08)
@@ -154,6 +163,14 @@ def validate_all(values: Mapping[str, Any]) -> Dict[str, Any]:
     ef, T = out.get("ef_start"), out.get("T")
     if ef is not None and T is not None and ef > T:
         raise ValueError(f"parameter ef_start={ef!r} is not allowed with T={T!r}: ef_start must be <= T (or None)")
+    grid = [out.get(name) for name in ("grid_T", "grid_tau", "grid_ef_start", "grid_td")]
+    if any(value is not None for value in grid) or "robustness_trainings" in out:
+        from . import design_space  # the notebook's own parsers: a bad list fails before any notebook starts
+
+        if all(value is not None for value in grid):
+            design_space.parse_grid(*grid)
+        if "robustness_trainings" in out:
+            design_space.parse_trainings(out["robustness_trainings"])
     return out
 
 

@@ -524,3 +524,51 @@ def coding_inference_curves(curves, reference: Optional[float] = None, reference
     if title:
         ax.set_title(title)
     return fig
+
+
+_FRONT_AXES = {"latency": "pipeline latency (steps)", "settled latency": "settled latency (steps)",
+               "spikes": "spikes per image (hidden layers)"}
+
+
+def design_space_fronts(table, fronts, marked=None, floor: Optional[float] = None, reference_label: str = "working point"):
+    """Accuracy against each cost of the design space, every configuration and its Pareto front.
+
+    ``table`` is a design-space table (``t2fsnn.design_space.evaluate_grid``); ``fronts``
+    maps a cost column (``"latency"``, ``"spikes"``, ...) to its front
+    (``t2fsnn.design_space.pareto_front``), one panel each. The row marked ``reference``
+    is drawn as a star labelled ``reference_label``; ``marked`` maps labels to further rows
+    (e.g. other kernels at the working point) drawn with their own markers. ``floor``
+    sets the lower end of the accuracy axis (default: 10 points below the best); the
+    number of configurations below it is given in the panel.
+    """
+    import numpy as np
+
+    marked = dict(marked or {})
+    fig, axes = plt.subplots(1, len(fronts), figsize=(5.2 * len(fronts), 4), constrained_layout=True, squeeze=False)
+    accuracy = np.asarray(table["accuracy"], dtype=float)
+    best = max([float(accuracy.max())] + [float(row["accuracy"]) for row in marked.values()])
+    low = best - 10 if floor is None else floor
+    hidden = int((accuracy < low).sum())
+    windows = sorted(set(int(T) for T in table["T"]))
+    for ax, (cost, front) in zip(axes[0], fronts.items()):
+        for j, T in enumerate(windows):
+            rows = table[table["T"] == T]
+            ax.scatter(rows[cost], rows["accuracy"], s=14, color=f"C{j % 10}", alpha=0.45, label=f"T = {T}")
+        ax.plot(front[cost], front["accuracy"], color="k", linewidth=1.2, drawstyle="steps-post", zorder=3)
+        ax.scatter(front[cost], front["accuracy"], s=28, facecolors="none", edgecolors="k", zorder=4,
+                   label="Pareto front")
+        reference = table[table["reference"].astype(bool)]
+        ax.scatter(reference[cost], reference["accuracy"], s=180, marker="*", color="gold", edgecolors="k",
+                   zorder=5, label=reference_label)
+        for k, (label, row) in enumerate(marked.items()):
+            ax.scatter([row[cost]], [row["accuracy"]], s=70, marker="DPX^v"[k % 5], color=f"C{(k + 6) % 10}",
+                       edgecolors="k", zorder=5, label=label)
+        ax.set_ylim(low, best + 0.5)
+        ax.set_xlabel(_FRONT_AXES.get(cost, cost))
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        if hidden:
+            ax.text(0.98, 0.02, f"{hidden} configurations below {low:.1f} %", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=8)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return fig
