@@ -45,7 +45,8 @@ from .conversion import SpikingNetwork, convert
 from .training import resolve_device
 
 __all__ = ["PeerMissingError", "PeerCurve", "PEER_MODELS", "import_spikingjelly", "iso_accuracy_step",
-           "time_to_step", "summarize", "spikingjelly_network", "compare", "head_to_head", "recorded_head_to_head"]
+           "time_to_step", "summarize", "with_ratio", "curves_table", "spikingjelly_network", "compare",
+           "head_to_head", "check_models", "recorded_head_to_head", "key_numbers", "plot_accuracy_against_time"]
 
 SPIKINGJELLY_VERSION = "2.0.0"
 INSTALL_COMMAND = "pip install -e '.[peers]'"
@@ -467,8 +468,87 @@ def head_to_head(model_names: Sequence[str] = ("mnist_cnn_avg",), test_images: O
     return pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True)
 
 
-def recorded_head_to_head(folder=None) -> list[tuple[dict, pd.DataFrame]]:
-    """Head-to-head tables recorded in ``benchmarks/results`` (entries of ``runs.yml`` with ``kind: peers``)."""
+def recorded_head_to_head(folder=None) -> list[tuple[dict, pd.DataFrame, Optional[pd.DataFrame]]]:
+    """Head-to-head runs recorded in ``benchmarks/results``: the entries of ``runs.yml`` with ``kind: peers``,
+    each as ``(entry, summary, curves)``; ``curves`` is read from the entry's ``curves`` file (``None`` if absent)."""
+    from pathlib import Path
+
     from .benchmark import recorded_runs
 
-    return [(run, table) for run, table in recorded_runs(folder) if run.get("kind") == "peers"]
+    folder = Path(folder) if folder else Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    runs = []
+    for run, summary in recorded_runs(folder):
+        if run.get("kind") != "peers":
+            continue
+        path = folder / run["curves"] if run.get("curves") else None
+        runs.append((run, summary, pd.read_csv(path) if path is not None and path.exists() else None))
+    return runs
+
+
+def key_numbers(summary: pd.DataFrame, model: str) -> dict:
+    """The numbers a text quotes for ``model``: the ANN's accuracy and time per image, the fastest t2fsnn run
+    and the fastest SpikingJelly mode at the target (time per image, steps, spikes, ANN passes) and their
+    time ratio; NaN where absent."""
+    rows = summary[summary["model"] == model]
+    ann = rows.loc[rows["simulator"] == "ANN", "ANN accuracy (%)"]
+
+    def fastest(simulator: str, contains: str = ""):
+        runs = rows[(rows["simulator"] == simulator) & rows["method"].str.contains(contains, regex=False)
+                    & rows["ms per image to target"].notna()]
+        return runs.loc[runs["ms per image to target"].idxmin()] if len(runs) else None
+
+    ours, theirs = fastest(T2FSNN), fastest(SPIKINGJELLY)
+    single, multi = fastest(SPIKINGJELLY, "single-step"), fastest(SPIKINGJELLY, "multi-step")
+
+    def value(row, column):
+        return float(row[column]) if row is not None else math.nan
+
+    ann_ms = rows.loc[rows["simulator"] == "ANN", "ms per image to target"]
+    ann_ms = float(ann_ms.iloc[0]) if len(ann_ms) else math.nan
+    return {
+        "ann": float(ann.iloc[0]) if len(ann) else math.nan,
+        "ann_ms": ann_ms,
+        "t2fsnn_passes": value(ours, "ms per image to target") / ann_ms,
+        "sj_passes_per_step": value(theirs, "ms per image to target") / value(theirs, "steps to target") / ann_ms,
+        "t2fsnn_ms": value(ours, "ms per image to target"),
+        "t2fsnn_spikes": value(ours, "hidden spikes per image to target"),
+        "sj_ms": value(theirs, "ms per image to target"),
+        "sj_steps": value(theirs, "steps to target"),
+        "sj_spikes": value(theirs, "hidden spikes per image to target"),
+        "ratio": value(theirs, "time / t2fsnn time"),
+        "ratio_single": value(single, "time / t2fsnn time"),
+        "ratio_multi": value(multi, "time / t2fsnn time"),
+    }
+
+
+def plot_accuracy_against_time(summary: pd.DataFrame, curves: pd.DataFrame):
+    """Per model: accuracy against wall time per image (log scale) of every run, the target dashed."""
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(summary["model"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.8), constrained_layout=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        rows, lines = summary[summary["model"] == name], curves[curves["model"] == name]
+        target = float(rows["target (%)"].iloc[0])
+        for method, line in lines[lines["simulator"] == SPIKINGJELLY].groupby("method", sort=False):
+            ax.plot(line["ms per image"], line["accuracy (%)"], color="tab:orange", label=f"{SPIKINGJELLY}, {method}")
+        for _, row in rows.iterrows():
+            if row["simulator"] == "ANN":
+                style, accuracy, label = dict(marker="^", color="black"), row["accuracy at last step (%)"], row["method"]
+            else:
+                accuracy, label = row["accuracy at target (%)"], f"{row['simulator']}, {row['method']}: at the target"
+                if row["simulator"] == T2FSNN:
+                    style = dict(marker="o", color="tab:cyan" if "early" in row["method"] else "tab:blue")
+                else:
+                    style = dict(marker="s" if "multi-step" in row["method"] else "D", color="tab:red"
+                                 if "multi-step" in row["method"] else "tab:orange")
+            if not math.isnan(row["ms per image to target"]):
+                ax.plot([row["ms per image to target"]], [accuracy], linestyle="none", label=label, **style)
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target: ANN - {float(rows['ANN accuracy (%)'].iloc[0]) - target:g} points")
+        ax.set_xscale("log")
+        ax.set_ylim(target - 3.0, float(rows["ANN accuracy (%)"].iloc[0]) + 0.7)
+        ax.set_xlabel("wall time per image (ms)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{name}, {rows['device'].iloc[0]}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    return fig

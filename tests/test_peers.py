@@ -197,3 +197,31 @@ def test_compare_runs_both_simulators_on_the_same_images():
     net = convert(ann, images[:20])
     expected = net.simulate(images[20:], TTFSConfig(T=8, tau=3.0)).accuracy_over_time(labels[20:]).numpy()
     np.testing.assert_allclose(ours["accuracy (%)"].to_numpy(), expected)
+
+
+def test_key_numbers_take_the_fastest_run_of_each_simulator():
+    curves = [
+        _curve("t2fsnn", "exact", [99.0], 0.2, 700.0),
+        _curve("SpikingJelly", "rate coding, single-step", [98.0, 99.0, 99.1], [1.0, 2.0, 3.0], [10, 20, 30]),
+    ]
+    table = peers.summarize(curves, ann_accuracy=99.2, tolerance=0.3, model="m")
+    numbers = peers.key_numbers(table, "m")
+    assert numbers["t2fsnn_ms"] == pytest.approx(2.0) and numbers["sj_ms"] == pytest.approx(20.0)
+    assert numbers["sj_steps"] == 2 and numbers["sj_spikes"] == 20.0 and numbers["ratio"] == pytest.approx(10.0)
+    assert numbers["ratio_single"] == pytest.approx(10.0) and math.isnan(numbers["ratio_multi"])
+    assert math.isnan(numbers["ann_ms"]) and math.isnan(numbers["t2fsnn_passes"])
+    assert all(math.isnan(v) for v in peers.key_numbers(table, "other").values())
+
+
+def test_recorded_head_to_head_reads_only_peers_entries(tmp_path):
+    import pandas as pd
+
+    curves = [_curve("t2fsnn", "exact", [99.0], 0.2, 700.0)]
+    peers.summarize(curves, 99.0, model="m").to_csv(tmp_path / "peers.csv", index=False)
+    peers.curves_table(curves, "m").to_csv(tmp_path / "peers_curves.csv", index=False)
+    pd.DataFrame({"model": ["m"]}).to_csv(tmp_path / "engines.csv", index=False)
+    (tmp_path / "runs.yml").write_text("- file: engines.csv\n- file: peers.csv\n  kind: peers\n  curves: peers_curves.csv\n")
+    (run, summary, curve), = peers.recorded_head_to_head(tmp_path)
+    assert run["file"] == "peers.csv" and summary["method"].tolist() == ["exact"] and len(curve) == 1
+    fig = peers.plot_accuracy_against_time(summary.assign(device="cpu"), curve)
+    assert len(fig.axes) == 1
