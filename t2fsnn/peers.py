@@ -1,12 +1,13 @@
 """Head-to-head against SpikingJelly's ``ann2snn`` (rate coding) on the same trained weights.
 
-One trained ANN is converted twice: by :func:`t2fsnn.convert` and by SpikingJelly's
+One trained ANN is converted twice: by :func:`t2fsnn.conversion.convert` and by SpikingJelly's
 ``ann2snn.Converter`` with its ``RateCodingRecipe``. Both spiking networks run on the same
 test images, in the same batches, on the same device; their timed batches alternate, so
 other load on the machine falls on both alike.
 
-* **t2fsnn** runs through ``net.simulate`` (the exact engine), the call users make. One call
-  gives the prediction at every step of the pipeline, so its time is that of the whole call.
+* **t2fsnn** runs through :meth:`t2fsnn.conversion.SpikingNetwork.simulate` (the exact engine),
+  the call users make. One call gives the prediction at every step of the pipeline, so its
+  time is that of the whole call.
 * **SpikingJelly, single-step**: the loop of SpikingJelly's own conversion example. The image
   is the input current at every step, the output layer's values are summed over the steps,
   and the prediction after step ``t`` is the argmax of that sum. The wall time after each step
