@@ -61,6 +61,7 @@ __all__ = [
     "parse_trainings",
     "prepare_trainings",
     "robustness_table",
+    "robustness_summary",
     "METHODS",
     "COLUMNS",
     "DIRECTIONS",
@@ -258,7 +259,7 @@ def configuration_table(net, images: torch.Tensor, labels: torch.Tensor,
                         reference: Optional[TTFSConfig] = None, tolerance: float = 0.5,
                         ann_accuracy_value: Optional[float] = None, batch_size: int = 256, engine: str = "exact",
                         device="cpu", use_cache: bool = True, cache_root=None, progress: bool = False) -> pd.DataFrame:
-    """One row per configuration (named by the mapping's keys, else numbered): the columns of :data:`COLUMNS`.
+    """One row per configuration (named by the mapping's keys, else numbered): the columns of ``COLUMNS``.
 
     ``reference`` (default: the first configuration) is the row the energies are relative
     to; when it is not among ``configs`` it is measured too and added as a last row named
@@ -517,7 +518,7 @@ def prepare_trainings(variants: Sequence[Mapping], epochs: int, lr: float, seed:
 
 def robustness_table(experiments: Mapping, cfg: TTFSConfig, go_options: Mapping, output_options: Mapping,
                      tolerance: float = 0.5, batch_size: int = 256, device="cpu") -> pd.DataFrame:
-    """Per ANN: its accuracy, and for each kernel set of :data:`METHODS` the gap to it, the accuracy and the spikes.
+    """Per ANN: its accuracy, and for each kernel set of ``METHODS`` the gap to it, the accuracy and the spikes.
 
     ``experiments`` are prepared networks (:func:`prepare_trainings`) with their GO
     images; ``cfg`` is the working point (its early firing included). The kernels are
@@ -556,3 +557,18 @@ def robustness_table(experiments: Mapping, cfg: TTFSConfig, go_options: Mapping,
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.index.name = "ANN training"
     return table
+
+
+def robustness_summary(table: pd.DataFrame) -> dict:
+    """Means over the ANNs of a :func:`robustness_table`: each method's gap to the ANN (``gap <method>``), on how many
+    ANNs the output kernels' gap is at most GO's (``output not worse``, of ``networks``), and the change of the output
+    kernels' mean spikes against GO's (``spike change (%)``)."""
+    missing = [method for method in METHODS if (method, "gap to ANN") not in table.columns]
+    if missing:
+        raise ValueError(f"table without {', '.join(missing)} is not allowed: give a robustness_table")
+    go, output = METHODS[1], METHODS[2]
+    summary = {f"gap {method}": float(table[(method, "gap to ANN")].mean()) for method in METHODS}
+    summary["output not worse"] = int((table[(output, "gap to ANN")] <= table[(go, "gap to ANN")] + 1e-9).sum())
+    summary["networks"] = len(table)
+    summary["spike change (%)"] = float(100 * (table[(output, "spikes")].mean() / table[(go, "spikes")].mean() - 1))
+    return summary
