@@ -49,6 +49,7 @@ BOOK_NOTEBOOKS: List[str] = [
     "06_inference_curves",
     "07_comparison",
     "08_performance",
+    "09_design_space",
 ]
 
 
