@@ -292,14 +292,16 @@ def _check_compare(images, labels, steps, batch_size, tolerance, samples_per_cal
 def compare(ann: nn.Module, calibration: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
             t2fsnn_configs: Sequence[TTFSConfig], steps: int, batch_size: int = 500, device="auto",
             tolerance: float = 0.3, percentile: float = 99.9, sj_mode: str = "99.9%", multi_step: bool = True,
-            samples_per_call: int = 8192, repeats: int = 1, model: str = "", progress: bool = True):
+            samples_per_call: int = 8192, repeats: int = 1, spikes_to_end: bool = False, model: str = "",
+            progress: bool = True):
     """Convert ``ann`` with t2fsnn and SpikingJelly and run both on ``images``.
 
     Returns ``(summary, curves)``: :func:`summarize`'s table, with a row for the trained ANN's own
     forward pass, and :func:`curves_table`'s long table. SpikingJelly runs ``steps`` steps; its
     multi-step run (``multi_step``) is timed for the steps its single-step run needs to reach the
     target (or for ``steps`` if it does not). Every batch is timed ``repeats`` times, the
-    simulators alternating, and the fastest repeat of each counts.
+    simulators alternating, and the fastest repeat of each counts. SpikingJelly's spikes are counted
+    in a run of their own, up to the target (``spikes_to_end``: up to the last step).
     """
     _check_compare(images, labels, steps, batch_size, tolerance, samples_per_call, t2fsnn_configs)
     check_int("repeats", repeats, 1)
@@ -353,20 +355,22 @@ def compare(ann: nn.Module, calibration: torch.Tensor, images: torch.Tensor, lab
         accuracy = 100.0 * run["correct"].cpu().double().numpy() / n
         curves.append(PeerCurve(T2FSNN, _t2fsnn_label(cfg), accuracy, np.full(len(accuracy), run["seconds"]),
                                 np.full(len(accuracy), run["spikes"] / n), n, whole_run=True))
-    sj_spikes = sum(_spikingjelly_spikes(snn, sj, x, steps) for x, _ in batches)
-    sj_accuracy = 100.0 * sj_correct.cpu().double().numpy() / n
-    curves.append(PeerCurve(SPIKINGJELLY, "rate coding, single-step", sj_accuracy, sj_stamps,
-                            np.cumsum(sj_spikes.cpu().numpy()) / n, n))
     ann_accuracy = 100.0 * ann_correct / n
-    device_name = _device_name(dev)
     target = ann_accuracy - tolerance
+    sj_accuracy = 100.0 * sj_correct.cpu().double().numpy() / n
+    # spikes are counted up to the target (all steps if it is not reached); NaN after it
+    reached = iso_accuracy_step(sj_accuracy, target)
+    counted = steps if reached is None or spikes_to_end else reached
+    sj_spikes = np.full(steps, math.nan)
+    sj_spikes[:counted] = np.cumsum(sum(_spikingjelly_spikes(snn, sj, x, counted) for x, _ in batches).cpu().numpy()) / n
+    curves.append(PeerCurve(SPIKINGJELLY, "rate coding, single-step", sj_accuracy, sj_stamps, sj_spikes, n))
+    device_name = _device_name(dev)
     ann_row = {"model": model, "device": device_name, "images": n, "simulator": "ANN",
                "method": "trained ANN, one forward pass", "ANN accuracy (%)": ann_accuracy, "target (%)": target,
                "accuracy at last step (%)": ann_accuracy, "ms per image to target": 1000.0 * ann_seconds / n}
     rows = [pd.DataFrame([ann_row]), summarize(curves, ann_accuracy, tolerance, model, device_name)]
 
     if multi_step:
-        reached = iso_accuracy_step(sj_accuracy, target)
         n_steps = steps if reached is None else reached
         multi = copy.deepcopy(snn)
         sj.functional.set_step_mode(multi, "m")
