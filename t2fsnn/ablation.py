@@ -113,7 +113,7 @@ def first_spike_comparison(net, images: torch.Tensor, configs: Mapping[str, TTFS
                      axis=1)
 
 
-_PAPER_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "vgg16": "VGG-16"}
+_PAPER_NETWORKS = {"vgg16": "VGG-16"}
 
 
 def kernels_beside_authors(summary: pd.DataFrame, dataset: str, model: str, T: int) -> Optional[pd.DataFrame]:
@@ -121,7 +121,7 @@ def kernels_beside_authors(summary: pd.DataFrame, dataset: str, model: str, T: i
 
     ``None`` where the authors released no kernels for this dataset, network and window.
     """
-    key = (_PAPER_NAMES.get(dataset, dataset), _PAPER_NAMES.get(model, model), T)
+    key = (paper_results.dataset_name(dataset), _PAPER_NETWORKS.get(model, model), T)
     if key not in paper_results.AUTHORS_KERNELS:
         return None
     authors = paper_results.authors_kernels(*key)

@@ -8,7 +8,17 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = ["TABLE_I", "TABLE_II", "TABLE_III", "AUTHORS_KERNELS", "table_i", "table_ii", "table_iii",
-           "authors_kernels"]
+           "authors_kernels", "dataset_name"]
+
+# our dataset names -> the paper's
+_DATASET_NAMES = {"mnist": "MNIST", "mnist_subset": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+
+def dataset_name(dataset: str) -> str:
+    """The paper's name of one of our datasets ("cifar10" -> "CIFAR-10")."""
+    if dataset not in _DATASET_NAMES:
+        raise ValueError(f"dataset={dataset!r} is not allowed: choose one of {', '.join(_DATASET_NAMES)}")
+    return _DATASET_NAMES[dataset]
 
 # Table I: ablation study (VGG-16; T = 80, tau = 20 and t_d = 0 before optimization, early firing
 # from step 40). Spikes per image (not 10^6); latency in time steps.
