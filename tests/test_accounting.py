@@ -133,4 +133,6 @@ def test_authors_go_schedule_and_accounting_in_paper_and_full_profiles(profile, 
         assert values["normalization"] == "neuron_max" and values["go_clip_targets"] is False
     table = runner.resolve_parameters("07_comparison", profile, {"dataset": dataset})
     assert table["t2fsnn_latency"] == "pipeline"
-    assert table["burst_bias"] == ("per_cycle" if dataset == "mnist" else "every_step")
+    # the paper profile follows the authors' script of each dataset; the full profile adds the bias once
+    # per cycle on CIFAR-10 too, where the small VGG's burst coding fails with it at every step
+    assert table["burst_bias"] == ("per_cycle" if dataset == "mnist" or profile == "full" else "every_step")
