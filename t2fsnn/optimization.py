@@ -62,6 +62,19 @@ def _cfg_spec(cfg: TTFSConfig) -> dict:
     return {"T": cfg.T, "tau": cfg.tau, "td": cfg.td, "ef_start": cfg.ef_start, "theta0": cfg.theta0}
 
 
+def _minibatches(net, images: torch.Tensor, steps: int, batch_size: int, seed: int, desc: str, progress: bool):
+    """``(step, x)`` for steps ``1 .. steps``: shuffled mini-batches (reshuffled after every pass) on the network's device."""
+    device = next(net.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    batch = min(batch_size, len(images))
+    order, cursor = torch.randperm(len(images), generator=generator), 0
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False):
+        if cursor + batch > len(images):
+            order, cursor = torch.randperm(len(images), generator=generator), 0
+        yield step, images[order[cursor:cursor + batch]].float().to(device)
+        cursor += batch
+
+
 def optimize_kernels(
     net,
     images: torch.Tensor,
@@ -177,17 +190,9 @@ def optimize_kernels(
         return _config(cfg, stored["tau"], stored["td"]), pd.DataFrame(stored["history"])
 
     # --- mini-batch gradient descent, layer by layer (on the device that holds the network)
-    device = next(net.parameters()).device
     names = list(net.layer_names)
-    generator = torch.Generator().manual_seed(seed)
-    batch = min(batch_size, len(images))
-    order, cursor = torch.randperm(len(images), generator=generator), 0
     rows: list[dict] = []
-    for step in tqdm(range(1, steps + 1), desc="kernel optimization", disable=not progress, leave=False):
-        if cursor + batch > len(images):
-            order, cursor = torch.randperm(len(images), generator=generator), 0
-        x = images[order[cursor:cursor + batch]].float().to(device)
-        cursor += batch
+    for step, x in _minibatches(net, images, steps, batch_size, seed, "kernel optimization", progress):
         truth = net.activations(x, clip=clip_targets)
         inputs = x
         for layer in range(L):
@@ -273,18 +278,10 @@ def _output_search(net, images, cfg: TTFSConfig, steps: int, batch_size: int, se
     if stored is not None:
         return _config(cfg, stored["tau"], stored["td"]), pd.DataFrame(stored["history"])
 
-    device = next(net.parameters()).device
     names = list(net.layer_names)
     factors, moves = [OUTPUT_TAU_FACTOR] * L, [OUTPUT_TD_STEP] * L
-    generator = torch.Generator().manual_seed(seed)
-    batch = min(batch_size, len(images))
-    order, cursor = torch.randperm(len(images), generator=generator), 0  # the mini-batches of GO
     rows: list[dict] = []
-    for step in tqdm(range(1, steps + 1), desc="kernel search (output)", disable=not progress, leave=False):
-        if cursor + batch > len(images):
-            order, cursor = torch.randperm(len(images), generator=generator), 0
-        x = images[order[cursor:cursor + batch]].float().to(device)
-        cursor += batch
+    for step, x in _minibatches(net, images, steps, batch_size, seed, "kernel search (output)", progress):
         ann = net.ann_forward(x)
         inputs, known = x, None
         for layer in range(L):
