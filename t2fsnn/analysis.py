@@ -151,7 +151,7 @@ def _predict(forward, images: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def loss_breakdown(net, images: torch.Tensor, labels: torch.Tensor, cfg: TTFSConfig, batch_size: int = 500,
-                   engine: str = "exact") -> pd.DataFrame:
+                   engine: str = "exact", evaluations: Sequence = ()) -> pd.DataFrame:
     """Accuracy as each source of T2FSNN's coding error is added, one at a time.
 
     Rows (cumulative):
@@ -167,6 +167,10 @@ def loss_breakdown(net, images: torch.Tensor, labels: torch.Tensor, cfg: TTFSCon
 
     Columns: ``accuracy`` (%), ``change`` (percentage points against the row above),
     ``agreement with ANN`` (% of images with the ANN's predicted class).
+
+    ``evaluations``: ``t2fsnn.metrics.Evaluation`` results of ``images`` already computed
+    (same images, same order); a spiking stage whose configuration one of them simulated
+    takes its predictions instead of simulating again.
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
@@ -186,9 +190,18 @@ def loss_breakdown(net, images: torch.Tensor, labels: torch.Tensor, cfg: TTFSCon
     if cfg.ef_start is not None and cfg.ef_start < cfg.T:
         stages.append((f"+ early firing at {cfg.ef_start} (T2FSNN+EF)",
                        lambda x: net.simulate(x, cfg, engine=engine).output_potential))
+    evaluations = list(evaluations)
+    for ev in evaluations:
+        if getattr(ev, "predictions", None) is None or len(ev.predictions) != len(images):
+            raise ValueError(f"evaluations must hold the predictions of these {len(images)} images "
+                             f"(t2fsnn.metrics.evaluate on the same images)")
+    stage_configs = {"+ integer spike steps (T2FSNN)": baseline}
+    if len(stages) > 4:
+        stage_configs[stages[4][0]] = cfg
     rows, ann, previous = [], None, None
     for name, forward in stages:
-        predicted = _predict(forward, images, batch_size)
+        reused = [ev for ev in evaluations if name in stage_configs and ev.config == stage_configs[name]]
+        predicted = torch.as_tensor(reused[0].predictions) if reused else _predict(forward, images, batch_size)
         ann = predicted if ann is None else ann
         accuracy = 100.0 * float((predicted == labels).double().mean())
         rows.append({"stage": name, "accuracy": accuracy,

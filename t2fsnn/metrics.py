@@ -52,6 +52,8 @@ class Evaluation:
     first_spike: Optional[np.ndarray] = None
     spike_time_counts: Optional[list] = None
     extra: dict = field(default_factory=dict)
+    predictions: Optional[np.ndarray] = None  # each image's class at the last step
+    config: object = None  # the configuration simulated
 
     @property
     def hidden_spikes_per_image(self) -> float:
@@ -95,12 +97,14 @@ def _evaluate(net, images, labels, cfg, batch_size, engine, device, progress) ->
     spikes_per_layer = None
     first_spike = None
     counts = None
+    predictions = []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="batches", disable=not progress, leave=False):
         x = images[start:start + batch_size].to(device)
         y = labels[start:start + batch_size].to(device)
         result = net.simulate(x, cfg, engine=engine)
         hits = (result.predictions_over_time == y[None]).sum(1).cpu()
+        predictions.append(result.predictions_over_time[-1].cpu())
         layer_spikes = result.spikes_per_layer.sum(0).cpu().double()
         correct_over_time = hits if correct_over_time is None else correct_over_time + hits
         spikes_per_layer = layer_spikes if spikes_per_layer is None else spikes_per_layer + layer_spikes
@@ -122,6 +126,8 @@ def _evaluate(net, images, labels, cfg, batch_size, engine, device, progress) ->
         layer_names=list(net.layer_names),
         first_spike=None if first_spike is None else first_spike.numpy(),
         spike_time_counts=None if counts is None else [c.numpy() for c in counts],
+        predictions=torch.cat(predictions).numpy(),
+        config=cfg,
     )
 
 

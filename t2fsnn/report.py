@@ -228,21 +228,28 @@ def _table_ii_claims() -> list:
     return claims
 
 
+def _kernel_figure_claims(dataset: str, run: str, network: str) -> list:
+    """Fig. 4 and Fig. 5: GO's loss trends, earlier first spikes and fewer spikes, on one run."""
+    fig = dict(run=run, network=network)
+    return [
+        Claim(section=f"Fig. 4 ({dataset})", claim="GO loss trends: the five trends of Fig. 4 hold",
+              paper="all five", notebook="04_kernel_optimization",
+              value=lambda v: str(v.get("04_kernel_optimization", "all_trends_hold")).startswith("all five"),
+              kind="holds", chapter="kernel_optimization", **fig),
+        Claim(section=f"Fig. 5 ({dataset})", claim="GO moves every layer's first spike earlier (share of layers)",
+              paper=1.0, notebook="05_ablation", value=_fraction_of("05_ablation", "first_earlier"),
+              kind="at_least", chapter="ablation", **fig),
+        Claim(section=f"Fig. 5 ({dataset})", claim="GO reduces the number of spikes", paper="fewer",
+              notebook="05_ablation", value=_negative("05_ablation", "go_spike_change"), kind="holds",
+              chapter="ablation", **fig),
+    ]
+
+
 def _figure_and_text_claims() -> list:
     claims = []
     for dataset, (run, network) in DATASET_RUNS.items():
         fig = dict(run=run, network=network)
-        claims += [
-            Claim(section=f"Fig. 4 ({dataset})", claim="GO loss trends: the five trends of Fig. 4 hold",
-                  paper="all five", notebook="04_kernel_optimization",
-                  value=lambda v: str(v.get("04_kernel_optimization", "all_trends_hold")).startswith("all five"),
-                  kind="holds", chapter="kernel_optimization", **fig),
-            Claim(section=f"Fig. 5 ({dataset})", claim="GO moves every layer's first spike earlier (share of layers)",
-                  paper=1.0, notebook="05_ablation", value=_fraction_of("05_ablation", "first_earlier"),
-                  kind="at_least", chapter="ablation", **fig),
-            Claim(section=f"Fig. 5 ({dataset})", claim="GO reduces the number of spikes", paper="fewer",
-                  notebook="05_ablation", value=_negative("05_ablation", "go_spike_change"), kind="holds",
-                  chapter="ablation", **fig),
+        claims += _kernel_figure_claims(dataset, run, network) + [
             Claim(section=f"Fig. 6 ({dataset})", claim="speed, fast to slow: burst, phase, T2FSNN, rate",
                   paper="burst > phase > T2FSNN > rate", notebook="06_inference_curves",
                   value=_speed_order(("burst", "phase", "T2FSNN", "rate")), kind="holds",
@@ -267,7 +274,7 @@ def _figure_and_text_claims() -> list:
                   paper=0.16, notebook="07_comparison", value=_energy_share("burst"), kind="at_most", tolerance=0.04,
                   chapter="comparison", **fig),
         ]
-    claims += [
+    claims += _kernel_figure_claims("CIFAR-10", "paper-cifar10", "VGG-16") + [
         Claim(section="Abstract (CIFAR-100)", claim="latency of T2FSNN+GO+EF over burst coding's", paper=0.22,
               run="paper-cifar100", notebook="07_comparison", value="", kind="at_most", network="VGG-16",
               not_run=NO_CIFAR100),

@@ -102,6 +102,27 @@ def test_loss_breakdown_stages_and_consistency():
         analysis.loss_breakdown(net, images, labels, cfg, engine="fast")
 
 
+
+def test_loss_breakdown_reuses_the_evaluations_of_its_spiking_stages():
+    import dataclasses
+
+    from t2fsnn import metrics
+
+    net, images = _network(1)
+    labels = net.ann_forward(images).argmax(1)
+    cfg = TTFSConfig(T=12, tau=3.0, ef_start=4)
+    evaluations = [metrics.evaluate(net, images, labels, c, progress=False)
+                   for c in (TTFSConfig(T=12, tau=3.0), cfg)]
+    fresh = analysis.loss_breakdown(net, images, labels, cfg)
+    reused = analysis.loss_breakdown(net, images, labels, cfg, evaluations=evaluations)
+    assert reused.equals(fresh)
+    # the stage takes the evaluation's predictions rather than simulating: wrong predictions show
+    wrong = dataclasses.replace(evaluations[1], predictions=(evaluations[1].predictions + 1) % 10)
+    table = analysis.loss_breakdown(net, images, labels, cfg, evaluations=[wrong])
+    assert table["accuracy"].iloc[4] < fresh["accuracy"].iloc[4] and table["accuracy"].iloc[3] == fresh["accuracy"].iloc[3]
+    with pytest.raises(ValueError, match="predictions of these"):
+        analysis.loss_breakdown(net, images[:-1], labels[:-1], cfg, evaluations=evaluations)
+
 def test_representative_neurons_spread_over_spike_steps():
     steps = torch.tensor([[5, -1, 0, 9], [3, -1, 7, 1]])
     chosen = analysis.representative_neurons(steps, 3)
