@@ -334,15 +334,18 @@ def summary(table: pd.DataFrame) -> Dict[str, object]:
 
 
 def _changed_since(commit: str, root: Path) -> list:
-    """Files that can change numbers (``NUMERIC_SOURCES``) and differ between ``commit`` and HEAD."""
+    """Files that can change numbers (``NUMERIC_SOURCES``) and differ between ``commit`` and HEAD.
+
+    Changes to comment lines alone (``#``, in Python and in the profiles) are left out.
+    """
     try:
-        out = subprocess.run(["git", "-C", str(root), "diff", "--name-only", commit, "HEAD", "--", *NUMERIC_SOURCES],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["git", "-C", str(root), "diff", "--numstat", r"--ignore-matching-lines=^\s*#",
+                              commit, "HEAD", "--", *NUMERIC_SOURCES], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return ["(git not available)"]
     if out.returncode != 0:
         return ["(revision not in this repository)"]
-    return [line for line in out.stdout.splitlines() if line]
+    return [line.split("\t", 2)[2] for line in out.stdout.splitlines() if line.count("\t") >= 2]
 
 
 def run_overview(root: os.PathLike = RECORDED_DIR, repo: os.PathLike = RECORDED_DIR.parents[1]) -> pd.DataFrame:

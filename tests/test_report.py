@@ -139,3 +139,27 @@ def test_record_refuses_a_dirty_tree_and_unknown_notebooks(tmp_path, monkeypatch
     with pytest.raises(record.RecordError, match="unknown notebook 99_nothing"):
         record.record("smoke", notebooks=["99_nothing"], allow_dirty=True, output_root=tmp_path)
     assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_run_is_labelled_stale_for_code_changes_not_for_comment_changes(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    source = tmp_path / "t2fsnn" / "profiles" / "p.yml"
+    source.parent.mkdir(parents=True)
+    source.write_text("# a comment\nepochs: 8\n")
+    git("add", "-A")
+    git("commit", "-qm", "recorded")
+    recorded = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    source.write_text("# another comment, same numbers\nepochs: 8\n")
+    git("commit", "-qam", "comment")
+    assert report._changed_since(recorded, tmp_path) == []
+    source.write_text("# another comment, same numbers\nepochs: 9\n")
+    git("commit", "-qam", "code")
+    assert report._changed_since(recorded, tmp_path) == ["t2fsnn/profiles/p.yml"]
+    assert report._changed_since("0" * 40, tmp_path) == ["(revision not in this repository)"]
