@@ -181,27 +181,28 @@ def loss_breakdown(net, images: torch.Tensor, labels: torch.Tensor, cfg: TTFSCon
     cfg.per_layer(net.num_spiking_layers)
     labels = labels.cpu()
     baseline = dataclasses.replace(cfg, ef_start=None)
+
+    def spiking(run_cfg):
+        return lambda x: net.simulate(x, run_cfg, engine=engine).output_potential
+
+    # (name, forward, the configuration simulated: None for the ANN stages)
     stages = [
-        ("ANN", lambda x: net.ann_forward(x)),
-        ("+ input encoding", lambda x: quantized_forward(net, x, cfg, input=True, hidden=False)),
-        ("+ hidden layers, exact spike times", lambda x: quantized_forward(net, x, cfg, rounding=False)),
-        ("+ integer spike steps (T2FSNN)", lambda x: net.simulate(x, baseline, engine=engine).output_potential),
+        ("ANN", lambda x: net.ann_forward(x), None),
+        ("+ input encoding", lambda x: quantized_forward(net, x, cfg, input=True, hidden=False), None),
+        ("+ hidden layers, exact spike times", lambda x: quantized_forward(net, x, cfg, rounding=False), None),
+        ("+ integer spike steps (T2FSNN)", spiking(baseline), baseline),
     ]
     if cfg.ef_start is not None and cfg.ef_start < cfg.T:
-        stages.append((f"+ early firing at {cfg.ef_start} (T2FSNN+EF)",
-                       lambda x: net.simulate(x, cfg, engine=engine).output_potential))
+        stages.append((f"+ early firing at {cfg.ef_start} (T2FSNN+EF)", spiking(cfg), cfg))
     evaluations = list(evaluations)
     for ev in evaluations:
         if getattr(ev, "predictions", None) is None or len(ev.predictions) != len(images):
             raise ValueError(f"evaluations must hold the predictions of these {len(images)} images "
                              f"(t2fsnn.metrics.evaluate on the same images)")
-    stage_configs = {"+ integer spike steps (T2FSNN)": baseline}
-    if len(stages) > 4:
-        stage_configs[stages[4][0]] = cfg
     rows, ann, previous = [], None, None
-    for name, forward in stages:
-        reused = [ev for ev in evaluations if name in stage_configs and ev.config == stage_configs[name]]
-        predicted = torch.as_tensor(reused[0].predictions) if reused else _predict(forward, images, batch_size)
+    for name, forward, run_cfg in stages:
+        reused = next((ev for ev in evaluations if run_cfg is not None and ev.config == run_cfg), None)
+        predicted = torch.as_tensor(reused.predictions) if reused else _predict(forward, images, batch_size)
         ann = predicted if ann is None else ann
         accuracy = 100.0 * float((predicted == labels).double().mean())
         rows.append({"stage": name, "accuracy": accuracy,

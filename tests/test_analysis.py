@@ -102,7 +102,6 @@ def test_loss_breakdown_stages_and_consistency():
         analysis.loss_breakdown(net, images, labels, cfg, engine="fast")
 
 
-
 def test_loss_breakdown_reuses_the_evaluations_of_its_spiking_stages():
     import dataclasses
 
@@ -122,6 +121,7 @@ def test_loss_breakdown_reuses_the_evaluations_of_its_spiking_stages():
     assert table["accuracy"].iloc[4] < fresh["accuracy"].iloc[4] and table["accuracy"].iloc[3] == fresh["accuracy"].iloc[3]
     with pytest.raises(ValueError, match="predictions of these"):
         analysis.loss_breakdown(net, images[:-1], labels[:-1], cfg, evaluations=evaluations)
+
 
 def test_representative_neurons_spread_over_spike_steps():
     steps = torch.tensor([[5, -1, 0, 9], [3, -1, 7, 1]])
