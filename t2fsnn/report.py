@@ -8,6 +8,7 @@ ever typed by hand.
 """
 from __future__ import annotations
 
+import ast
 import math
 import os
 import re
@@ -336,7 +337,8 @@ def summary(table: pd.DataFrame) -> Dict[str, object]:
 def _changed_since(commit: str, root: Path) -> list:
     """Files that can change numbers (``NUMERIC_SOURCES``) and differ between ``commit`` and HEAD.
 
-    Changes to comment lines alone (``#``, in Python and in the profiles) are left out.
+    Changes to comment lines alone (``#``, in Python and in the profiles) and to Python docstrings
+    alone are left out.
     """
     try:
         out = subprocess.run(["git", "-C", str(root), "diff", "--numstat", r"--ignore-matching-lines=^\s*#",
@@ -345,7 +347,35 @@ def _changed_since(commit: str, root: Path) -> list:
         return ["(git not available)"]
     if out.returncode != 0:
         return ["(revision not in this repository)"]
-    return [line.split("\t", 2)[2] for line in out.stdout.splitlines() if line.count("\t") >= 2]
+    changed = [line.split("\t", 2)[2] for line in out.stdout.splitlines() if line.count("\t") >= 2]
+    return [path for path in changed if not _same_python_code(root, commit, path)]
+
+
+def _same_python_code(root: Path, commit: str, path: str) -> bool:
+    """Whether ``path`` is Python whose syntax tree, docstrings left out, is the same at ``commit`` and HEAD."""
+    if not path.endswith(".py"):
+        return False
+    trees = []
+    for revision in (commit, "HEAD"):
+        try:
+            shown = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{path}"],
+                                   capture_output=True, text=True, timeout=30)
+            if shown.returncode != 0:
+                return False  # added or removed
+            trees.append(ast.dump(_without_docstrings(ast.parse(shown.stdout))))
+        except (OSError, subprocess.SubprocessError, SyntaxError, ValueError):
+            return False
+    return trees[0] == trees[1]
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
 def run_overview(root: os.PathLike = RECORDED_DIR, repo: os.PathLike = RECORDED_DIR.parents[1]) -> pd.DataFrame:

@@ -163,3 +163,26 @@ def test_a_run_is_labelled_stale_for_code_changes_not_for_comment_changes(tmp_pa
     git("commit", "-qam", "code")
     assert report._changed_since(recorded, tmp_path) == ["t2fsnn/profiles/p.yml"]
     assert report._changed_since("0" * 40, tmp_path) == ["(revision not in this repository)"]
+
+
+def test_a_run_is_not_labelled_stale_for_docstring_changes(tmp_path):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    source = tmp_path / "t2fsnn" / "m.py"
+    source.parent.mkdir(parents=True)
+    source.write_text('"""Module."""\n\ndef f(x):\n    """Double."""\n    return 2 * x\n')
+    git("add", "-A")
+    git("commit", "-qm", "recorded")
+    recorded = git("rev-parse", "HEAD").strip()
+    source.write_text('"""The module, reworded."""\n\ndef f(x):\n    """Twice ``x``."""\n    return 2 * x\n')
+    git("commit", "-qam", "docstrings")
+    assert report._changed_since(recorded, tmp_path) == []
+    source.write_text('"""The module, reworded."""\n\ndef f(x):\n    """Twice ``x``."""\n    return 3 * x\n')
+    git("commit", "-qam", "code")
+    assert report._changed_since(recorded, tmp_path) == ["t2fsnn/m.py"]
