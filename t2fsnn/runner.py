@@ -417,15 +417,19 @@ def _package_version() -> str:
         return "unknown"
 
 
-def _git_commit() -> str:
+def _git_commit(root: Path = REPO_ROOT) -> str:
+    """HEAD's short hash, with ``-dirty`` when files other than the recorded runs differ from it.
+
+    The same test as ``t2fsnn record``: a record rewrites its own folder while it runs, which
+    must not mark the notebooks it writes as run from uncommitted code.
+    """
+    from .record import source_revision
+
     try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, timeout=10,
-        )
-        return out.stdout.strip() or "unknown"
+        revision = source_revision(root)
     except Exception:
         return "unknown"
+    return revision["commit"][:7] + ("-dirty" if revision["dirty"] else "") if revision["commit"] else "unknown"
 
 
 def _device_name(requested: str) -> str:

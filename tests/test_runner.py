@@ -106,3 +106,25 @@ def test_record_run():
     for item in ("t2fsnn version", "torch", "python", "source revision"):
         assert values[item]
     assert repr(runner.Text("quick")) == "quick"
+
+
+def test_source_revision_of_a_run_ignores_the_recorded_runs_it_rewrites(tmp_path):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "book" / "recorded" / "run").mkdir(parents=True)
+    (tmp_path / "book" / "recorded" / "run" / "01.ipynb").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    head = git("rev-parse", "HEAD").strip()
+    (tmp_path / "book" / "recorded" / "run" / "01.ipynb").write_text('{"rewritten": true}')
+    assert runner._git_commit(tmp_path) == head[:7]
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert runner._git_commit(tmp_path) == head[:7] + "-dirty"
+    assert runner._git_commit(tmp_path / "not-a-repository") == "unknown"
