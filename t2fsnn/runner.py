@@ -429,7 +429,7 @@ def _git_commit(root: Path = REPO_ROOT) -> str:
         revision = source_revision(root)
     except Exception:
         return "unknown"
-    return revision["commit"][:7] + ("-dirty" if revision["dirty"] else "") if revision["commit"] else "unknown"
+    return revision["commit"][:7] + ("-dirty" if revision["dirty"] else "")
 
 
 def _device_name(requested: str) -> str:

@@ -1,6 +1,7 @@
 """Shared test setup: isolated caches, no downloads, and smoke runs of the book's notebooks."""
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ def _isolated_environment(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    """A fresh git repository in ``tmp_path``: returns ``git(*args) -> stdout`` run in it."""
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    return git
 
 
 @pytest.fixture(scope="session")

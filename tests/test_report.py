@@ -141,21 +141,14 @@ def test_record_refuses_a_dirty_tree_and_unknown_notebooks(tmp_path, monkeypatch
     assert not list(tmp_path.iterdir())  # refused before anything was written
 
 
-def test_a_run_is_labelled_stale_for_code_changes_not_for_comment_changes(tmp_path):
-    import subprocess
-
-    def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
-
-    git("init", "-q")
-    git("config", "user.email", "t@example.org")
-    git("config", "user.name", "t")
+def test_a_run_is_labelled_stale_for_code_changes_not_for_comment_changes(tmp_path, git_repo):
+    git = git_repo
     source = tmp_path / "t2fsnn" / "profiles" / "p.yml"
     source.parent.mkdir(parents=True)
     source.write_text("# a comment\nepochs: 8\n")
     git("add", "-A")
     git("commit", "-qm", "recorded")
-    recorded = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    recorded = git("rev-parse", "HEAD").strip()
     source.write_text("# another comment, same numbers\nepochs: 8\n")
     git("commit", "-qam", "comment")
     assert report._changed_since(recorded, tmp_path) == []
@@ -165,15 +158,8 @@ def test_a_run_is_labelled_stale_for_code_changes_not_for_comment_changes(tmp_pa
     assert report._changed_since("0" * 40, tmp_path) == ["(revision not in this repository)"]
 
 
-def test_a_run_is_not_labelled_stale_for_docstring_changes(tmp_path):
-    import subprocess
-
-    def git(*args):
-        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
-
-    git("init", "-q")
-    git("config", "user.email", "t@example.org")
-    git("config", "user.name", "t")
+def test_a_run_is_not_labelled_stale_for_docstring_changes(tmp_path, git_repo):
+    git = git_repo
     source = tmp_path / "t2fsnn" / "m.py"
     source.parent.mkdir(parents=True)
     source.write_text('"""Module."""\n\ndef f(x):\n    """Double."""\n    return 2 * x\n')

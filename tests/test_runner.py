@@ -108,15 +108,8 @@ def test_record_run():
     assert repr(runner.Text("quick")) == "quick"
 
 
-def test_source_revision_of_a_run_ignores_the_recorded_runs_it_rewrites(tmp_path):
-    import subprocess
-
-    def git(*args):
-        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
-
-    git("init", "-q")
-    git("config", "user.email", "t@example.org")
-    git("config", "user.name", "t")
+def test_source_revision_of_a_run_ignores_the_recorded_runs_it_rewrites(tmp_path, git_repo):
+    git = git_repo
     (tmp_path / "book" / "recorded" / "run").mkdir(parents=True)
     (tmp_path / "book" / "recorded" / "run" / "01.ipynb").write_text("{}")
     (tmp_path / "code.py").write_text("x = 1\n")
