@@ -96,6 +96,7 @@ def train_or_load(
     progress: bool = True,
     precision: str = "fp32",
     jpeg_quality: Optional[int] = None,
+    label_smoothing: float = 0.0,
 ) -> TrainedModel:
     """Train ``model`` on ``dataset`` (SGD, momentum 0.9, cosine schedule), or load the cached result.
 
@@ -105,7 +106,8 @@ def train_or_load(
     fast on CPUs and GPUs with bfloat16 units; it is part of the key. ``jpeg_quality`` trains
     half of every batch (drawn at random) on a JPEG round trip of the images at that quality,
     for test sets that were themselves recovered from JPEG copies; ``None`` trains on the
-    images as they are.
+    images as they are. ``label_smoothing`` (in [0, 1)) softens the cross-entropy targets; it
+    enters the key only when it is not 0, so the keys of earlier trainings stay valid.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not allowed: choose one of {', '.join(map(repr, PRECISIONS))}")
@@ -117,6 +119,9 @@ def train_or_load(
     if jpeg_quality is not None and (isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int)
                                      or not 1 <= jpeg_quality <= 100):
         raise ValueError(f"jpeg_quality={jpeg_quality!r} is not allowed: it must be None or an integer from 1 to 100")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing={label_smoothing!r} is not allowed: it must be a number in [0, 1)")
     if not lr > 0:
         raise ValueError(f"lr={lr!r} is not allowed: it must be > 0")
     if train_limit is not None and (not isinstance(train_limit, int) or train_limit < 1):
@@ -137,6 +142,7 @@ def train_or_load(
         "model": model, "num_classes": info.num_classes, "epochs": epochs, "lr": lr,
         "batch_size": batch_size, "seed": seed, "weight_decay": weight_decay, "recipe": RECIPE_VERSION,
         "precision": precision, **({"jpeg_quality": jpeg_quality} if jpeg_quality is not None else {}),
+        **({"label_smoothing": float(label_smoothing)} if label_smoothing else {}),
         "architecture": repr(models.build(model, info.num_classes)),
     }
     key = cache.cache_key(spec)
@@ -193,7 +199,7 @@ def train_or_load(
             images, labels = images.to(dev, memory_format=layout), labels.to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 logits = net(images)
-                loss = nn.functional.cross_entropy(logits.float(), labels)
+                loss = nn.functional.cross_entropy(logits.float(), labels, label_smoothing=float(label_smoothing))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
