@@ -26,7 +26,7 @@ build: $(STAMP)
 # Every page of the built book in headless Chromium, offline; screenshots in _build/screenshots/
 # (needs Debian's chromium: apt-get install -y chromium).
 check-book: $(STAMP)
-	$(BIN)/python -m t2fsnn.browser _build/html --screenshots _build/screenshots
+	$(BIN)/python -m t2fsnn.book.browser _build/html --screenshots _build/screenshots
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import torch
 
-from t2fsnn.benchmark import default_methods, engine_timings, report
+from t2fsnn.experiments.benchmark import default_methods, engine_timings, report
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,7 @@ import sys
 import pandas as pd
 import torch
 
-from t2fsnn.benchmark import coding_methods, engine_timings, report
+from t2fsnn.experiments.benchmark import coding_methods, engine_timings, report
 
 # latencies (steps) measured on full MNIST (mnist_cnn, 10,000 test images)
 MNIST_LATENCIES = {"rate": 27, "phase": 6, "burst": 73}

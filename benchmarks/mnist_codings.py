@@ -8,7 +8,7 @@ The model is ``train_or_load(dataset="mnist", model="mnist_cnn", epochs=5, lr=0.
 batch_size=64, seed=0)`` (or ``--model-file``, a state dict saved by it); conversion
 uses the first ``--calibration`` training images, kernel optimization (GO) the first
 ``--go-images``. Every coding runs on the whole test set for its own horizon; the
-tables use the book's definitions (``t2fsnn.comparison``, ``t2fsnn.costs``).
+tables use the book's definitions (``t2fsnn.experiments.comparison``, ``t2fsnn.snn.costs``).
 """
 import argparse
 import json
@@ -19,7 +19,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from t2fsnn import TTFSConfig, comparison, convert, costs, models, paper_results
+from t2fsnn import TTFSConfig, convert, models
+from t2fsnn.experiments import comparison, paper_results
+from t2fsnn.snn import costs
 
 
 def _images_u8(x: torch.Tensor) -> torch.Tensor:

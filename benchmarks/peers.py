@@ -13,7 +13,7 @@ import sys
 
 import pandas as pd
 
-from t2fsnn import peers
+from t2fsnn.experiments import peers
 
 
 def _accuracy_against_time(curves: pd.DataFrame, points: int = 12) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Argument checks shared by the package: each raises ``ValueError`` naming the argument and what is allowed.
 
-Configurations (:class:`t2fsnn.config.TTFSConfig`, the baseline codings' configurations) and
+Configurations (:class:`t2fsnn.snn.config.TTFSConfig`, the baseline codings' configurations) and
 functions that take options (the kernel optimizer, the coding runs) check their
 arguments with these before any work, so a bad value fails at once with a message of
 the form ``name=value is not allowed: ...``.

@@ -2,7 +2,7 @@
 
 Every architecture takes ``pool``: ``"max"`` (2x2 max-pooling, the paper's networks) or
 ``"avg"`` (2x2 average pooling). The average-pooling twins ``mnist_cnn_avg`` and
-``vgg_small_avg`` are for converters that do not handle max-pooling (``t2fsnn.peers``).
+``vgg_small_avg`` are for converters that do not handle max-pooling (``t2fsnn.experiments.peers``).
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -11,9 +13,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import cache, data, models
+from t2fsnn import cache, data, models
 
-__all__ = ["TrainedModel", "train_or_load", "evaluate", "resolve_device", "RECIPE_VERSION", "PRECISIONS"]
+__all__ = ["TrainedModel", "train_or_load", "evaluate", "resolve_device", "RECIPE_VERSION", "PRECISIONS",
+           "RECORDED_ROOT", "RecordedModelError", "recorded_model", "recorded_models"]
+
+# the recorded runs of the book: each keeps the ANNs it used beside its run.json (``models``: file name -> sha256)
+RECORDED_ROOT = cache.REPO_ROOT / "book" / "recorded"
 
 
 @dataclass
@@ -24,6 +30,64 @@ class TrainedModel:
     history: pd.DataFrame
     test_accuracy: float
     from_cache: bool
+    origin: str = "trained"  # "trained", "cache" or the recorded file it came from (relative to the repository)
+
+
+class RecordedModelError(ValueError):
+    """A recorded ANN file, or the run.json that vouches for it, cannot be trusted."""
+
+
+def _run_models(run_file: Path) -> dict:
+    try:
+        models = json.loads(run_file.read_text()).get("models", {})
+    except (OSError, ValueError) as error:
+        raise RecordedModelError(f"{run_file}: not a readable run record ({error}); restore it from git") from None
+    if not isinstance(models, dict):
+        raise RecordedModelError(f"{run_file}: 'models' must map file names to sha256, found {type(models).__name__}")
+    return models
+
+
+def recorded_model(name: str, root: os.PathLike = RECORDED_ROOT) -> Optional[Path]:
+    """The recorded ANN file ``name`` (``<model>-<dataset>-<key>.pt``) of a run under ``root``, checked.
+
+    The file must sit beside a ``run.json`` whose ``models`` gives its sha256, and the file's
+    sha256 must equal it; anything else raises :class:`RecordedModelError` naming the file and
+    both hashes. ``None`` when no recorded run holds such a file.
+    """
+    for path in sorted(Path(root).glob(f"*/{name}")):
+        run_file = path.parent / "run.json"
+        if not run_file.exists():
+            raise RecordedModelError(f"{path}: no run.json beside it vouches for its sha256; remove the file "
+                                     "or record the run again")
+        expected = _run_models(run_file).get(name)
+        if expected is None:
+            raise RecordedModelError(f"{path}: {run_file} does not list it under 'models', so nothing vouches "
+                                     "for its sha256; remove the file or record the run again")
+        actual = data.file_digest(path, "sha256")
+        if expected != actual:
+            raise RecordedModelError(f"{path}: sha256 {actual} differs from {expected} recorded in {run_file}; "
+                                     "the file is damaged or was replaced (restore it with git checkout)")
+        return path
+    return None
+
+
+def recorded_models(root: os.PathLike = RECORDED_ROOT) -> pd.DataFrame:
+    """Every recorded ANN: run, file, model, dataset, epochs, test accuracy, size and whether its sha256 holds."""
+    rows = []
+    for run_file in sorted(Path(root).glob("*/run.json")):
+        for name, expected in _run_models(run_file).items():
+            path = run_file.parent / name
+            row = {"run": run_file.parent.name, "file": name, "model": None, "dataset": None, "epochs": None,
+                   "test accuracy (%)": None, "MB": None, "sha256": "file not committed"}
+            if path.exists():
+                stored = cache.safe_load(path, ("state_dict", "history"))
+                spec = stored.get("spec", {})
+                row.update(model=spec.get("model"), dataset=spec.get("dataset"), epochs=spec.get("epochs"),
+                           MB=round(path.stat().st_size / 2**20, 1),
+                           sha256="verified" if data.file_digest(path, "sha256") == expected else "DIFFERS from run.json")
+                row["test accuracy (%)"] = stored["history"]["test_accuracy"][-1]
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["run", "file", "model", "dataset", "epochs", "test accuracy (%)", "MB", "sha256"])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -97,6 +161,7 @@ def train_or_load(
     precision: str = "fp32",
     jpeg_quality: Optional[int] = None,
     label_smoothing: float = 0.0,
+    recorded_root: Optional[os.PathLike] = RECORDED_ROOT,
 ) -> TrainedModel:
     """Train ``model`` on ``dataset`` (SGD, momentum 0.9, cosine schedule), or load the cached result.
 
@@ -108,6 +173,10 @@ def train_or_load(
     for test sets that were themselves recovered from JPEG copies; ``None`` trains on the
     images as they are. ``label_smoothing`` (in [0, 1)) softens the cross-entropy targets; it
     enters the key only when it is not 0, so the keys of earlier trainings stay valid.
+
+    Before training, the cache is searched, then the recorded runs under ``recorded_root``
+    (see :func:`recorded_model`; ``None`` skips them): an ANN recorded with the book under the
+    same key is loaded, after its sha256 is checked, instead of trained again.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not allowed: choose one of {', '.join(map(repr, PRECISIONS))}")
@@ -149,13 +218,17 @@ def train_or_load(
     path = Path(cache_root or cache.cache_dir()) / "models" / f"{model}-{dataset}-{key}.pt"
     dev = resolve_device(device)
     net = models.build(model, info.num_classes)
-    stored = cache.load_entry(path, ("state_dict", "history"))  # a damaged entry is removed and retrained
+    stored, origin = cache.load_entry(path, ("state_dict", "history")), "cache"  # a damaged entry is retrained
+    recorded = recorded_model(path.name, recorded_root) if stored is None and recorded_root is not None else None
+    if recorded is not None:
+        stored = cache.safe_load(recorded, ("state_dict", "history"))  # its sha256 held: damage here is an error
+        origin = str(recorded.relative_to(cache.REPO_ROOT)) if recorded.is_relative_to(cache.REPO_ROOT) else str(recorded)
     if stored is not None:
         net.load_state_dict(stored["state_dict"])
         history = pd.DataFrame(stored["history"])
         net.to(dev)
         accuracy = evaluate(net, x_test, y_test, device=dev)
-        return TrainedModel(net.cpu().eval(), key, spec, history, accuracy, from_cache=True)
+        return TrainedModel(net.cpu().eval(), key, spec, history, accuracy, from_cache=True, origin=origin)
 
     cache.ensure_writable(path.parent)  # refuse before training, not after it
     torch.manual_seed(seed)

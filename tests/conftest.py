@@ -43,7 +43,7 @@ def smoke_book(tmp_path_factory):
 
     Returns the folder; executed notebooks are in ``<folder>/book/generated``.
     """
-    from t2fsnn import runner
+    from t2fsnn.book import runner
 
     root = tmp_path_factory.mktemp("smoke-book")
     for path in [REPO / "_config.yml", REPO / "_toc.yml", *REPO.glob("*.bib")]:

@@ -3,7 +3,7 @@ import json
 import re
 from pathlib import Path
 
-from t2fsnn.record import glued_values
+from t2fsnn.book.record import glued_values
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 

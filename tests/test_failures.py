@@ -29,8 +29,9 @@ import numpy as np
 import pytest
 import torch
 
-from t2fsnn import TTFSConfig, cache, cli, data, preflight, runner
-from t2fsnn.record import glued_outputs
+from t2fsnn import TTFSConfig, cache, data
+from t2fsnn.book import cli, preflight, runner
+from t2fsnn.book.record import glued_outputs
 from t2fsnn.training import train_or_load
 
 from model_fixtures import trained_model, trained_mnist  # noqa: F401
@@ -311,7 +312,7 @@ def test_cli_user_error_in_a_real_process(tmp_path):
     env = child_env(tmp_path / "cache")
     env["T2FSNN_DATA"] = str(tmp_path / "empty")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "t2fsnn.cli", "run", NB, "-p", "dataset", "cifar100", "-p", "model",
+    proc = subprocess.run([sys.executable, "-m", "t2fsnn.book.cli", "run", NB, "-p", "dataset", "cifar100", "-p", "model",
                            "vgg_small", "--output-dir", str(tmp_path / "o")],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc
@@ -546,7 +547,7 @@ def test_unwritable_cache_refused_before_training(tmp_path, monkeypatch):
 
 
 def test_damaged_kernel_optimization_result_is_recomputed(trained_mnist, tmp_path):
-    from t2fsnn import optimization as go
+    from t2fsnn.snn import optimization as go
 
     net, images, _ = trained_mnist
     options = dict(steps=2, batch_size=8, cache_root=tmp_path)
@@ -562,7 +563,7 @@ def test_damaged_kernel_optimization_result_is_recomputed(trained_mnist, tmp_pat
 
 
 def test_damaged_coding_run_is_recomputed(trained_mnist, tmp_path):
-    from t2fsnn import comparison
+    from t2fsnn.experiments import comparison
 
     net, images, labels = trained_mnist
     cfg = TTFSConfig(T=20, tau=5.0)
@@ -674,7 +675,7 @@ def clean_run(tmp_path_factory):
     """``t2fsnn run 01_train_and_convert --profile smoke`` once, in its own cache: (executed notebook, seconds)."""
     root = tmp_path_factory.mktemp("clean-run")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "t2fsnn.cli", "run", NB, "--profile", "smoke", "--output-dir",
+    proc = subprocess.run([sys.executable, "-m", "t2fsnn.book.cli", "run", NB, "--profile", "smoke", "--output-dir",
                            str(root / "out")], env=child_env(root / "cache"), cwd=REPO, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc
@@ -697,7 +698,7 @@ def test_same_parameters_give_the_same_glued_values(clean_run, tmp_path, monkeyp
 def test_kill_9_during_t2fsnn_run_then_rerun(clean_run, tmp_path):
     reference, duration = clean_run
     out, cache_dir = tmp_path / "out", tmp_path / "cache"
-    argv = [sys.executable, "-m", "t2fsnn.cli", "run", NB, "--profile", "smoke", "--output-dir", str(out)]
+    argv = [sys.executable, "-m", "t2fsnn.book.cli", "run", NB, "--profile", "smoke", "--output-dir", str(out)]
     proc = start(argv, tmp_path / "killed.log", env=child_env(cache_dir))
     delay = kill_at_random_point(proc, random.Random(SEED + 1), 0.2 * duration, 0.9 * duration)
     final = out / f"{NB}.ipynb"

@@ -1,0 +1,146 @@
+"""Speed of the spiking engines as ratios to one forward pass of the converted ANN on the same batch."""
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from typing import Callable, Iterable, Optional, Sequence
+
+import pandas as pd
+import torch
+
+from t2fsnn import models
+from t2fsnn.snn.config import TTFSConfig
+from t2fsnn.snn.conversion import convert
+from t2fsnn.training import resolve_device
+
+__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs", "report"]
+
+INPUT_SHAPES = {"mnist_cnn": (1, 28, 28), "vgg_small": (3, 32, 32), "vgg16": (3, 32, 32)}
+
+
+def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds, synchronising CUDA around each call."""
+    def synced():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        synced()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        synced()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def default_methods(T: int = 20, tau: float = 5.0, td: float = 0.0, ef_start: int = 10, clock: bool = True):
+    """``[(label, config, engine)]``: the exact engine with and without early firing, and the clock reference."""
+    methods = [
+        ("T2FSNN exact", TTFSConfig(T=T, tau=tau, td=td), "exact"),
+        (f"T2FSNN+EF exact (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, td=td, ef_start=ef_start), "exact"),
+    ]
+    if clock:
+        methods += [
+            ("T2FSNN clock", TTFSConfig(T=T, tau=tau, td=td), "clock"),
+            (f"T2FSNN+EF clock (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, td=td, ef_start=ef_start), "clock"),
+        ]
+    return methods
+
+
+def coding_methods(rate_T: int, phase_T: int, burst_T: int, T: int = 20, tau: float = 5.0, ef_start: int = 10,
+                   rate_input: str = "constant"):
+    """``[(label, config, engine)]`` for rate, phase and burst coding at the given latencies, and T2FSNN (+EF)."""
+    from t2fsnn.snn.codings import BurstConfig, PhaseConfig, RateConfig
+
+    return [
+        (f"rate ({rate_input} input), {rate_T} steps", RateConfig(T=rate_T, input=rate_input), "clock"),
+        (f"phase, {phase_T} steps", PhaseConfig(T=phase_T), "clock"),
+        (f"burst, {burst_T} steps", BurstConfig(T=burst_T), "clock"),
+        ("T2FSNN exact", TTFSConfig(T=T, tau=tau), "exact"),
+        (f"T2FSNN+EF exact (ef_start={ef_start})", TTFSConfig(T=T, tau=tau, ef_start=ef_start), "exact"),
+    ]
+
+
+@torch.no_grad()
+def engine_timings(
+    model_names: Sequence[str] = ("mnist_cnn", "vgg_small"),
+    batch_size: int = 256,
+    device: str = "auto",
+    methods: Optional[Iterable] = None,
+    repeats: int = 3,
+    seed: int = 0,
+    networks: Optional[dict] = None,
+) -> pd.DataFrame:
+    """Time each method on one batch per model; ``ratio`` is time / one converted-ANN forward pass.
+
+    Unless ``networks`` supplies converted networks by model name, each model is built
+    untrained and converted on the batch itself: every engine does dense tensor work
+    whose cost does not depend on the weights.
+    """
+    for name in model_names:
+        if name not in INPUT_SHAPES:
+            raise ValueError(f"unknown model {name!r}: choose from {', '.join(INPUT_SHAPES)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not allowed: it must be an integer >= 1")
+    dev = resolve_device(device)
+    methods = list(default_methods() if methods is None else methods)
+    rows = []
+    for name in model_names:
+        generator = torch.Generator().manual_seed(seed)
+        batch = torch.rand((batch_size,) + INPUT_SHAPES[name], generator=generator)
+        if networks and name in networks:
+            net = networks[name]
+        else:
+            torch.manual_seed(seed)
+            net = convert(models.build(name, 10).eval(), batch)
+        net = net.to(dev).eval()
+        batch = batch.to(dev)
+        ann = time_call(lambda: net.ann_forward(batch), dev, repeats)
+        rows.append(_row(name, dev, "converted ANN forward", ann, ann, None, batch_size))
+        for label, cfg, engine in methods:
+            seconds = time_call(lambda: net.simulate(batch, cfg, engine=engine), dev, repeats)
+            latency = net.simulate(batch[:1], cfg, engine="exact" if engine == "clock" else engine).latency
+            rows.append(_row(name, dev, label, seconds, ann, latency, batch_size))
+    return pd.DataFrame(rows)
+
+
+def _row(model: str, device: torch.device, method: str, seconds: float, ann: float, latency, batch: int) -> dict:
+    return {
+        "model": model,
+        "device": _device_name(device),
+        "method": method,
+        "latency (steps)": latency,
+        "ms per batch": 1000.0 * seconds,
+        "ms per image": 1000.0 * seconds / batch,
+        "ratio to ANN": seconds / ann,
+    }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+
+
+def report(table: pd.DataFrame, output=None) -> None:
+    """Print a timing table and, if ``output`` is given, write it as CSV."""
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+    if output:
+        table.to_csv(output, index=False)
+
+
+def recorded_runs(folder=None) -> list[tuple[dict, pd.DataFrame]]:
+    """Benchmark tables recorded elsewhere (``benchmarks/results``), each with its provenance."""
+    import yaml
+    from pathlib import Path
+
+    folder = Path(folder) if folder else Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    index = folder / "runs.yml"
+    if not index.exists():
+        return []
+    runs = yaml.safe_load(index.read_text()) or []
+    return [(run, pd.read_csv(folder / run["file"])) for run in runs if (folder / run["file"]).exists()]

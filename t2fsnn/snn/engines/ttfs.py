@@ -1,0 +1,367 @@
+"""T2FSNN inference: a step-by-step reference engine and an exact fast engine.
+
+Timing conventions (shared by both engines, see the book's primer):
+
+* Spiking layer ``l`` (``l = 0`` is the input layer) fires during global steps
+  ``l*s .. l*s + T - 1`` where ``s = cfg.stride`` (``T`` without early firing,
+  ``ef_start`` with it). Layer ``l`` integrates while layer ``l-1`` fires.
+* A spike at step ``t`` reaches the next layer in the same step; layers are
+  updated in order within a step.
+* A neuron's membrane is ``u = W . X + b`` where ``X`` holds the decoded value of
+  every presynaptic spike received so far (Eq. 8) and routing (pooling) is
+  applied to ``X``. Because every neuron fires at most once, both engines build
+  identical ``X`` tensors, so they compare identical potentials.
+
+Inside this module a local step equal to ``T`` means "no spike" (it indexes the
+0 appended to every threshold table); public results use ``-1``.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from t2fsnn.snn.config import TTFSConfig
+from t2fsnn.snn.kernels import crossing_steps, fast_crossing_steps, lookup, threshold_table
+from t2fsnn.snn.engines import register
+from t2fsnn.snn.engines.result import SimulationResult
+
+__all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_steps", "trace_clock", "ClockTrace"]
+
+# upper bound on the values held at once when stacking partial integrations
+_STACK_BUDGET = 2 ** 25
+# early firing stacks all of a layer's partial cutoffs into one batch up to this many input values
+_ONE_BATCH = 2 ** 23
+
+
+def _layer_table(cfg: TTFSConfig, tau: float, td: float, like: torch.Tensor) -> torch.Tensor:
+    """Thresholds of local steps 0..T-1 followed by 0, the decoded value of 'no spike'."""
+    zero = torch.zeros(1, dtype=like.dtype, device=like.device)
+    return torch.cat([threshold_table(cfg.T, tau, td, cfg.theta0, dtype=like.dtype, device=like.device), zero])
+
+
+def _tables(net, cfg: TTFSConfig, like: torch.Tensor) -> list[torch.Tensor]:
+    taus, tds = cfg.per_layer(net.num_spiking_layers)
+    return [_layer_table(cfg, tau, td, like) for tau, td in zip(taus, tds)]
+
+
+def _public(steps: torch.Tensor, T: int) -> torch.Tensor:
+    return torch.where(steps < T, steps, torch.full_like(steps, -1))
+
+
+def _internal(steps: torch.Tensor, T: int) -> torch.Tensor:
+    return torch.where(steps >= 0, steps, torch.full_like(steps, T))
+
+
+def _route_steps(block, steps: torch.Tensor, T: int):
+    """Apply the block's leading max-pools and flattens to spike steps instead of values.
+
+    The kernel decreases, so the largest decoded value of a window is its earliest
+    spike: max-pooling values equals min-pooling steps, done once for all cutoffs.
+    Returns the routed steps and the routing modules still to apply to values.
+    """
+    modules = list(block.routing)
+    position = 0
+    while position < len(modules) and isinstance(modules[position], (nn.MaxPool2d, nn.Flatten)):
+        module = modules[position]
+        if isinstance(module, nn.MaxPool2d):
+            steps = (-module(-steps.to(torch.float32))).clamp_(max=T).long()  # padding counts as no spike
+        else:
+            steps = module(steps)
+        position += 1
+    return steps, modules[position:]
+
+
+def _integrate(block, routed: torch.Tensor, rest: list, table: torch.Tensor) -> torch.Tensor:
+    """Membrane potentials from routed spike steps: remaining (linear) routing, then the synapse."""
+    values = lookup(table, routed)
+    for module in rest:
+        values = module(values)
+    return block.synapse(values)
+
+
+def _stacked(block, routed: torch.Tensor, rest: list, table: torch.Tensor, cutoffs: list[int], T: int) -> torch.Tensor:
+    """Potentials with only the spikes up to each step in ``cutoffs``: [len(cutoffs), B, ...]."""
+    per_cutoff = max(1, routed.numel())
+    chunk = max(1, _STACK_BUDGET // per_cutoff)
+    outputs = []
+    for start in range(0, len(cutoffs), chunk):
+        part = torch.tensor(cutoffs[start:start + chunk], device=routed.device)
+        arrived = routed.unsqueeze(0) <= part.view((-1,) + (1,) * routed.dim())
+        values = torch.where(arrived, lookup(table, routed).unsqueeze(0), 0.0).flatten(0, 1)
+        for module in rest:
+            values = module(values)
+        outputs.append(block.synapse(values).unflatten(0, (len(part), len(routed))))
+    return torch.cat(outputs)
+
+
+def _bounded(block, table: torch.Tensor) -> bool:
+    """Whether every potential of ``block`` is finite for inputs decoded with ``table``: ``max|x| * sum|w| + |b|`` stays far from overflow."""
+    weight = block.synapse.weight.detach()
+    reach = weight.abs().flatten(1).sum(1).double().max() * table.abs().max().double()
+    if block.synapse.bias is not None:
+        reach = reach + block.synapse.bias.detach().abs().max().double()
+    return bool(reach < 1e30)
+
+
+def _late_events(routed: torch.Tensor, first: int, last: int):
+    """Flat indices of the routed inputs that arrive at steps ``first .. last``, latest first, and their counts per step."""
+    flat = routed.reshape(-1)
+    late = ((flat >= first) & (flat <= last)).nonzero().squeeze(1)
+    arrival = flat.index_select(0, late)
+    order = torch.argsort(arrival, descending=True, stable=True)
+    late = late.index_select(0, order)
+    counts = torch.bincount(arrival - first, minlength=last - first + 1).flip(0).tolist()
+    return late, counts
+
+
+def _fire_steps(block, prev_steps, prev_table, table, T: int, s: int) -> torch.Tensor:
+    """Local fire steps of one layer (``T`` = none) from its inputs' local steps.
+
+    The complete input gives every neuron's crossing in closed form. With early firing,
+    local steps ``0 .. partial-1`` of the fire phase see only the inputs that arrived by
+    step ``s + k`` of the previous layer; for those steps the potential is that of the
+    clock (the synapse applied to the spikes received so far, one convolution per step),
+    built latest step first by taking away the spikes that arrive after each cutoff.
+    """
+    routed, rest = _route_steps(block, prev_steps, T)
+    values = lookup(prev_table, routed)
+    partial = max(0, T - 1 - s)
+    steps = fast_crossing_steps(_through(block, rest, values), table[:T], finite=_bounded(block, prev_table))
+    if partial == 0:
+        return steps
+    first = steps.clamp_min_(partial)  # crossings with the complete input happen no earlier than this
+    if routed.numel() * partial <= _ONE_BATCH:  # small layers: every cutoff in one batch, fewer and larger calls
+        potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
+        for k in reversed(range(partial)):
+            first.masked_fill_(potentials[k] >= table[k], k)
+        return first
+    # inputs still to arrive at the last partial cutoff (step T-1) never count; those at s+1 .. T-2 leave one by one
+    arrived = values.masked_fill(routed >= T - 1, 0.0)
+    late, counts = _late_events(routed, s + 1, T - 2)
+    flat = arrived.view(-1)
+    position = 0
+    potential = None
+    for k in reversed(range(partial)):  # latest cutoff first, so the earliest crossing is written last
+        if k < partial - 1:
+            leaving = counts[partial - 2 - k]  # the inputs that arrive at step s + k + 1
+            if leaving:
+                flat.index_fill_(0, late[position:position + leaving], 0.0)
+                position += leaving
+                potential = None
+        if potential is None:
+            potential = _through(block, rest, arrived)
+        first.masked_fill_(potential >= table[k], k)
+    return first
+
+
+def _through(block, rest: list, values: torch.Tensor) -> torch.Tensor:
+    for module in rest:
+        values = module(values)
+    return block.synapse(values)
+
+
+def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
+    """Assemble the result from local fire steps (``T`` = none, reused in place) and the output potential of each window step."""
+    L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
+    latency = cfg.latency(L)
+    spike_times, counts = [], []
+    for l, k in enumerate(steps):
+        silent = k >= T
+        counts.append(k[0].numel() - silent.flatten(1).sum(1))
+        spike_times.append(k.add_(l * s).masked_fill_(silent, -1))
+    per_layer = torch.stack(counts, 1)
+    predictions_over_time = torch.full((latency, batch), -1, dtype=torch.long, device=per_layer.device)
+    predictions_over_time[(L - 1) * s:] = potentials_over_window.argmax(-1)
+    return SimulationResult.from_run(predictions_over_time, per_layer, potentials_over_window[-1],
+                                     spike_times=spike_times)
+
+
+@torch.no_grad()
+def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
+    """Spike steps in closed form per layer; partial sums only where early firing needs them."""
+    T, s = cfg.T, cfg.stride
+    tables = _tables(net, cfg, x)
+    steps = [fast_crossing_steps(x, tables[0][:T])]
+    for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
+        block = net.blocks[l - 1]
+        if T - 1 - s <= 0:  # no early firing: the block on the decoded spikes, as the clock's last step computes it
+            potential = block(lookup(tables[l - 1], steps[-1]))
+            steps.append(fast_crossing_steps(potential, tables[l][:T], finite=_bounded(block, tables[l - 1])))
+        else:
+            steps.append(_fire_steps(block, steps[-1], tables[l - 1], tables[l], T, s))
+    window = _output_window(net.blocks[-1], steps[-1], tables[-1], T)
+    return _result(net, cfg, steps, window, len(x))
+
+
+def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> torch.Tensor:
+    """The output layer's potential at each local step ``0 .. T-1`` of the last hidden layer: ``[T, B, classes]``.
+
+    As the clock: the block applied to the spikes sent up to each step. Where the routing only
+    selects values (max-pooling, flattening) and the thresholds strictly decrease, a routed
+    value has arrived by step ``k`` exactly when it is at least ``table[k]``, so the routing
+    runs once, on values.
+    """
+    thresholds = table[:T]
+    selects = all(isinstance(module, (nn.MaxPool2d, nn.Flatten)) for module in block.routing)  # passes values unchanged
+    if not selects or (T > 1 and not bool((thresholds[1:] < thresholds[:-1]).all())):
+        routed, rest = _route_steps(block, steps, T)
+        return _stacked(block, routed, rest, table, list(range(T)), T)
+    routed = block.routing(lookup(table, steps))
+    per_step = max(1, routed.numel())
+    outputs = []
+    for start in range(0, T, max(1, _STACK_BUDGET // per_step)):
+        cutoff = thresholds[start:start + max(1, _STACK_BUDGET // per_step)]
+        arrived = torch.where(routed.unsqueeze(0) >= cutoff.view((-1,) + (1,) * routed.dim()), routed.unsqueeze(0), 0.0)
+        outputs.append(block.synapse(arrived.flatten(0, 1)).unflatten(0, (len(cutoff), len(routed))))
+    return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+
+
+def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
+           observe: Optional[Callable] = None) -> SimulationResult:
+    """The reference loop: every step, every active layer integrates and compares with its threshold.
+
+    ``observe(t, membranes, output)`` is called after each step, for recording.
+    """
+    L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
+    tables = _tables(net, cfg, x)
+    shapes = [a.shape[1:] for a in net.activations(x[:1])]
+    steps = [torch.full((len(x),) + tuple(shape), T, dtype=torch.long, device=x.device) for shape in shapes]
+    traces = [torch.zeros((len(x),) + tuple(shape), dtype=x.dtype, device=x.device) for shape in shapes]
+    membranes: list = [x] + [None] * (L - 1)
+    outputs = []
+    for t in tqdm(range(cfg.latency(L)), desc="steps", disable=not progress, leave=False):
+        for l in range(L):
+            if l > 0 and (l - 1) * s <= t < l * s + T:  # integrating or firing
+                membranes[l] = net.blocks[l - 1](traces[l - 1])
+            k = t - l * s
+            if 0 <= k < T:  # fire phase: compare with the dynamic threshold
+                fire = (steps[l] == T) & (membranes[l] >= tables[l][k])
+                steps[l] = torch.where(fire, k, steps[l])
+                traces[l] = torch.where(fire, tables[l][k], traces[l])
+        output = net.blocks[-1](traces[L - 1]) if t >= (L - 1) * s else None
+        if output is not None:
+            outputs.append(output)
+        if observe is not None:
+            observe(t, membranes, output)
+    return _result(net, cfg, steps, torch.stack(outputs), len(x))
+
+
+@torch.no_grad()
+def simulate_clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
+    """The clock-driven reference engine."""
+    return _clock(net, x, cfg, progress)
+
+
+@torch.no_grad()
+def layer_fire_steps(net, cfg: TTFSConfig, layer: int, inputs: torch.Tensor) -> torch.Tensor:
+    """Local fire steps (``0 .. T-1``, ``-1`` = no spike) of one spiking layer, as ``simulate_exact`` computes them.
+
+    ``layer = 0`` is the input layer and ``inputs`` the images; for ``layer >= 1``,
+    ``inputs`` are the local fire steps of spiking layer ``layer - 1``. The kernels
+    (and early firing) are those of ``cfg``, so a caller can change one layer's
+    kernel and recompute only the layers after it.
+    """
+    L = net.num_spiking_layers
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < L:
+        raise ValueError(f"layer={layer!r} is not allowed: choose a spiking layer 0 .. {L - 1}")
+    taus, tds = cfg.per_layer(L)
+    dtype = next(net.parameters()).dtype
+    like = torch.empty(0, dtype=dtype, device=inputs.device)
+    table = _layer_table(cfg, taus[layer], tds[layer], like)
+    if layer == 0:
+        return _public(crossing_steps(inputs.to(dtype), table[:cfg.T]), cfg.T)
+    prev_table = _layer_table(cfg, taus[layer - 1], tds[layer - 1], like)
+    steps = _fire_steps(net.blocks[layer - 1], _internal(inputs, cfg.T), prev_table, table, cfg.T, cfg.stride)
+    return _public(steps, cfg.T)
+
+
+@torch.no_grad()
+def local_fire_steps(net, x: torch.Tensor, cfg: TTFSConfig) -> list[torch.Tensor]:
+    """Local fire steps of every spiking layer (input first) for images ``x``; ``-1`` = no spike."""
+    steps = [layer_fire_steps(net, cfg, 0, x)]
+    for layer in range(1, net.num_spiking_layers):
+        steps.append(layer_fire_steps(net, cfg, layer, steps[-1]))
+    return steps
+
+
+def _run(net, x, cfg, engine: str = "exact", progress: bool = False) -> SimulationResult:
+    if engine not in ("exact", "clock"):
+        raise ValueError(f"engine={engine!r} is not allowed: choose 'exact' or 'clock'")
+    cfg.per_layer(net.num_spiking_layers)  # checks the per-layer lengths before any work
+    x = net.check_input(x)
+    run = simulate_exact if engine == "exact" else simulate_clock
+    return run(net, x, cfg, progress=progress)
+
+
+@dataclass
+class ClockTrace:
+    """What ``trace_clock`` records at every global step of a clock-driven run.
+
+    result:      the ``SimulationResult`` (identical to ``simulate_clock``'s).
+    membranes:   one tensor ``[latency, B, n]`` per spiking layer (input first) and a
+                 last one for the output layer: the potential of the first ``n``
+                 neurons (flattened order) at each step, ``NaN`` before the layer's
+                 integration phase begins. The input layer's "potential" is the pixel.
+    thresholds:  ``[latency, L]`` the dynamic threshold of each spiking layer at each
+                 step, ``NaN`` outside its fire phase.
+    names:       the spiking layers' names, then the output layer's.
+    """
+
+    result: SimulationResult
+    membranes: list
+    thresholds: torch.Tensor
+    names: list
+    T: int
+    stride: int
+
+
+@torch.no_grad()
+def trace_clock(net, x: torch.Tensor, cfg: TTFSConfig, max_neurons: int | None = None,
+                layers=None) -> ClockTrace:
+    """``simulate_clock`` that also records membrane potentials and thresholds step by step.
+
+    For teaching figures on a few images: memory grows as ``latency * B * neurons``,
+    so ``max_neurons`` keeps only the first neurons of each layer and ``layers``
+    (indices ``0 .. L``, ``L`` = the output layer) records only those layers; the
+    others get an empty ``[latency, B, 0]`` tensor.
+    """
+    if max_neurons is not None and (not isinstance(max_neurons, int) or max_neurons < 1):
+        raise ValueError(f"max_neurons={max_neurons!r} is not allowed: give None or an integer >= 1")
+    L = net.num_spiking_layers
+    if layers is not None:
+        layers = list(layers)
+        bad = [l for l in layers if not isinstance(l, int) or not 0 <= l <= L]
+        if bad:
+            raise ValueError(f"layers={layers!r} is not allowed: give indices 0 .. {L} "
+                             f"(spiking layers, input first, then the output layer)")
+    cfg.per_layer(L)
+    x = net.check_input(x)
+    T, s = cfg.T, cfg.stride
+    latency = cfg.latency(L)
+    activations = net.activations(x[:1])
+    sizes = [a[0].numel() for a in activations] + [net.blocks[-1](activations[-1]).shape[1]]
+    kept = [n if max_neurons is None else min(n, max_neurons) for n in sizes]
+    kept = [n if layers is None or l in layers else 0 for l, n in enumerate(kept)]
+    recorded = [torch.full((latency, len(x), n), float("nan"), dtype=x.dtype, device=x.device) for n in kept]
+    thresholds = torch.full((latency, L), float("nan"), dtype=torch.float64)
+    tables = _tables(net, cfg, x)
+    for l in range(L):
+        thresholds[l * s:l * s + T, l] = tables[l][:T].double().cpu()
+
+    def observe(t, membranes, output):
+        for l, membrane in enumerate(membranes):
+            if membrane is not None:
+                recorded[l][t] = membrane.flatten(1)[:, :kept[l]]
+        if output is not None:
+            recorded[L][t] = output.flatten(1)[:, :kept[L]]
+
+    result = _clock(net, x, cfg, observe=observe)
+    return ClockTrace(result, recorded, thresholds, list(net.layer_names) + [net.output_name], T, s)
+
+
+register(TTFSConfig, _run)

@@ -1,0 +1,170 @@
+"""The exact engine must reproduce the clock-driven reference spike for spike."""
+import pytest
+import torch
+from torch import nn
+
+from t2fsnn import TTFSConfig, convert
+from t2fsnn.snn.engines import SimulationResult
+from model_fixtures import trained_model, trained_mnist  # noqa: F401
+
+
+def _random_network(seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Dropout(0.2),
+        nn.Linear(6 * 2 * 2, 12), nn.ReLU(), nn.Linear(12, 5),
+    )
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+CONFIGS = [
+    TTFSConfig(T=20, tau=5.0, td=0.0),
+    TTFSConfig(T=20, tau=5.0, td=0.0, ef_start=10),
+    TTFSConfig(T=12, tau=[2.0, 3.0, 4.0, 5.0], td=[0.0, -1.0, 1.0, 0.5], ef_start=3),
+    TTFSConfig(T=8, tau=3.0, td=2.0, ef_start=1),
+    TTFSConfig(T=8, tau=1.5, td=-0.5, ef_start=7),
+    TTFSConfig(T=30, tau=[8.0, 2.0, 12.0, 4.0], td=[1.0, 0.0, -2.0, 0.0], theta0=0.8),
+]
+
+
+def _assert_identical(a: SimulationResult, b: SimulationResult):
+    assert a.latency == b.latency
+    for layer, (ta, tb) in enumerate(zip(a.spike_times, b.spike_times)):
+        assert torch.equal(ta, tb), f"spike times differ in layer {layer}"
+    assert torch.equal(a.predictions_over_time, b.predictions_over_time)
+    assert torch.equal(a.num_spikes, b.num_spikes)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"T{c.T}-ef{c.ef_start}")
+def test_exact_equals_clock_on_random_networks(seed, cfg):
+    model = _random_network(seed)
+    images = torch.rand(24, 1, 12, 12, generator=torch.Generator().manual_seed(seed))
+    net = convert(model, images, percentile=99.0)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+def test_exact_equals_clock_on_trained_mnist_cnn(trained_mnist):
+    net, images, _ = trained_mnist
+    for cfg in (TTFSConfig(T=20, tau=5.0, td=0.0), TTFSConfig(T=20, tau=5.0, td=0.0, ef_start=10)):
+        _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+def test_result_fields_and_semantics(trained_mnist):
+    net, images, labels = trained_mnist
+    cfg = TTFSConfig(T=20, tau=5.0, td=0.0)
+    res = net.simulate(images, cfg)
+    L, B = net.num_spiking_layers, len(images)
+    assert res.latency == cfg.latency(L) == 2 * 20 + 20
+    assert res.predictions.shape == (B,)
+    assert res.predictions_over_time.shape == (res.latency, B)
+    assert torch.equal(res.predictions, res.predictions_over_time[-1])
+    # no output before the last hidden layer starts firing
+    assert (res.predictions_over_time[: (L - 1) * cfg.T] == -1).all()
+    assert len(res.spike_times) == L and all(t.dtype == torch.int64 for t in res.spike_times)
+    for layer, times in enumerate(res.spike_times):
+        fired = times[times >= 0]
+        assert fired.min() >= layer * cfg.T and fired.max() < layer * cfg.T + cfg.T
+    counted = sum((t >= 0).flatten(1).sum(1) for t in res.spike_times)
+    assert torch.equal(res.num_spikes, counted)
+    # at most one spike per neuron
+    sizes = torch.tensor([t[0].numel() for t in res.spike_times])
+    assert (res.spikes_per_layer <= sizes).all()
+    assert res.accuracy(labels) > 80.0
+
+
+def test_early_firing_shortens_latency_and_input_layer_unchanged(trained_mnist):
+    net, images, _ = trained_mnist
+    base = net.simulate(images, TTFSConfig(T=20, tau=5.0))
+    early = net.simulate(images, TTFSConfig(T=20, tau=5.0, ef_start=10))
+    assert early.latency == 40 < base.latency == 60
+    assert torch.equal(base.spike_times[0], early.spike_times[0])
+
+
+def test_bad_engine_and_layer_count_rejected(trained_mnist):
+    net, images, _ = trained_mnist
+    with pytest.raises(ValueError, match="engine='fast'"):
+        net.simulate(images, TTFSConfig(T=20, tau=5.0), engine="fast")
+    with pytest.raises(ValueError, match="2 values but the network has 3"):
+        net.simulate(images, TTFSConfig(T=20, tau=[5.0, 4.0]))
+
+
+def test_float64_and_per_layer_kernels_run(trained_mnist):
+    net, images, _ = trained_mnist
+    cfg = TTFSConfig(T=16, tau=[4.0, 5.0, 6.0], td=[0.0, -1.0, 1.0], ef_start=6)
+    double = net.double()
+    try:
+        _assert_identical(double.simulate(images.double(), cfg), double.simulate(images.double(), cfg, engine="clock"))
+    finally:
+        net.float()
+
+
+def test_images_of_wrong_shape_or_integer_type_refused(trained_mnist):
+    net, images, _ = trained_mnist
+    cfg = TTFSConfig(T=20, tau=5.0)
+    with pytest.raises(ValueError, match=r"shape \(2, 1, 32, 32\).*\[B, 1, 28, 28\]"):
+        net.simulate(torch.rand(2, 1, 32, 32), cfg)
+    with pytest.raises(ValueError, match="dtype torch.uint8"):
+        net.simulate((images[:2] * 255).to(torch.uint8), cfg)
+
+
+def test_evaluate_leaves_the_network_where_it_was(trained_mnist):
+    from t2fsnn.snn.metrics import evaluate
+
+    net, images, labels = trained_mnist
+    before = net.device
+    evaluate(net, images[:8], labels[:8], TTFSConfig(T=20, tau=5.0), device="cpu", progress=False)
+    assert net.device == before
+
+
+@pytest.mark.parametrize("T, tau, td, theta0", [(80, 20.0, 0.0, 1.0), (20, 5.0, 0.0, 1.0), (12, 2.0, -1.0, 1.0),
+                                               (30, 8.0, 1.0, 0.8), (500, 3.0, 0.0, 1.0), (1, 5.0, 0.0, 1.0),
+                                               (300, 2000.0, 0.0, 1.0)])
+def test_fast_crossing_steps_equal_the_reference(T, tau, td, theta0):
+    from t2fsnn.snn.kernels import crossing_steps, fast_crossing_steps, threshold_table
+
+    table = threshold_table(T, tau, td, theta0)
+    edges = torch.tensor([0.0, -0.0, 1e-40, -1e-40, 3e38, -3e38, 1.0, 2.0])
+    u = torch.cat([torch.randn(20000, generator=torch.Generator().manual_seed(T)) * 2, table,
+                   torch.nextafter(table, torch.tensor(0.0)), torch.nextafter(table, torch.tensor(9.0)), edges])
+    assert torch.equal(fast_crossing_steps(u, table), crossing_steps(u, table))
+    strided = u[:400].view(4, 100)[:, ::3]
+    assert torch.equal(fast_crossing_steps(strided, table), crossing_steps(strided, table))
+    odd = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.5])  # checked unless the caller vouches
+    assert torch.equal(fast_crossing_steps(odd, table), crossing_steps(odd, table))
+
+
+@pytest.mark.parametrize("cfg", [TTFSConfig(T=12, tau=3.0), TTFSConfig(T=12, tau=3.0, ef_start=5)], ids=["noEF", "EF"])
+def test_exact_equals_clock_with_average_pooling_before_the_output(cfg):
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.ReLU(),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * 2 * 2, 5)).eval()
+    images = torch.rand(16, 1, 14, 14, generator=torch.Generator().manual_seed(3))
+    net = convert(model, images, percentile=99.0)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c.ef_start is not None], ids=lambda c: f"T{c.T}-ef{c.ef_start}")
+def test_early_firing_one_cutoff_at_a_time_equals_clock(monkeypatch, cfg):
+    """Large layers evaluate early firing's partial sums one cutoff at a time (latest first); force that path."""
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "_ONE_BATCH", 0)
+    model = _random_network(1)
+    images = torch.rand(24, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    net = convert(model, images, percentile=99.0)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+def test_early_firing_one_cutoff_at_a_time_on_trained_mnist_cnn(monkeypatch, trained_mnist):
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "_ONE_BATCH", 0)
+    net, images, _ = trained_mnist
+    cfg = TTFSConfig(T=20, tau=5.0, ef_start=10)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
