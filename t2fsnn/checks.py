@@ -11,7 +11,8 @@ import math
 import numbers
 from typing import Optional
 
-__all__ = ["is_int", "is_finite", "check_int", "check_finite", "check_positive", "check_percentile"]
+__all__ = ["is_int", "is_finite", "check_int", "check_finite", "check_positive", "check_percentile",
+           "check_finite_tensor", "check_finite_weights"]
 
 
 def is_int(value) -> bool:
@@ -47,3 +48,41 @@ def check_percentile(name: str, value) -> None:
     """A percentile in ``[0, 100]``."""
     if not is_finite(value) or not 0 <= value <= 100:
         raise ValueError(f"{name}={value!r} is not allowed: it must be a percentile in [0, 100]")
+
+
+def _first_bad(tensor) -> Optional[tuple]:
+    """Index and value of the first NaN or infinite element of ``tensor``, or ``None``."""
+    import torch
+
+    if not tensor.is_floating_point() and not tensor.is_complex():
+        return None
+    bad = ~torch.isfinite(tensor)
+    if not bool(bad.any()):
+        return None
+    index = tuple(int(i) for i in bad.nonzero()[0].tolist())
+    return index, float(tensor[index])
+
+
+def check_finite_tensor(name: str, tensor, item: str = "image", offset: int = 0) -> None:
+    """A tensor without NaN or infinite values; the message gives the first bad element.
+
+    ``item`` names what the first dimension counts (``"image"``), so the message reads
+    ``images hold nan at image 3, element [0, 5, 7]``; ``offset`` is the number of the
+    tensor's first item when it is one batch of many.
+    """
+    found = _first_bad(tensor)
+    if found is None:
+        return
+    index, value = found
+    where = f"{item} {index[0] + offset}, element {list(index[1:])}" if len(index) > 1 else f"element {list(index)}"
+    raise ValueError(f"{name} hold {value} at {where}: only finite numbers are allowed")
+
+
+def check_finite_weights(module, source: str = "the model") -> None:
+    """Every parameter and buffer of ``module`` finite; the message names the tensor and ``source``."""
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        found = _first_bad(tensor.detach())
+        if found is not None:
+            index, value = found
+            raise ValueError(f"{source} holds {value} in {name} at {list(index)}: its weights must be finite "
+                             "(a diverged training or a damaged file)")

@@ -14,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from t2fsnn import cache, data, models
+from t2fsnn.checks import check_finite_weights
 
 __all__ = ["TrainedModel", "train_or_load", "evaluate", "resolve_device", "RECIPE_VERSION", "PRECISIONS",
            "RECORDED_ROOT", "RecordedModelError", "recorded_model", "recorded_models"]
@@ -225,6 +226,7 @@ def train_or_load(
         origin = str(recorded.relative_to(cache.REPO_ROOT)) if recorded.is_relative_to(cache.REPO_ROOT) else str(recorded)
     if stored is not None:
         net.load_state_dict(stored["state_dict"])
+        check_finite_weights(net, f"the ANN {recorded if recorded is not None else path}")
         history = pd.DataFrame(stored["history"])
         net.to(dev)
         accuracy = evaluate(net, x_test, y_test, device=dev)
@@ -292,6 +294,7 @@ def train_or_load(
         if progress:
             tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.4f}, test accuracy {test_acc:.2f}%")
     net = net.cpu().to(memory_format=torch.contiguous_format).eval()
+    check_finite_weights(net, f"the ANN trained for {path.name} (diverged: try a smaller lr)")
     history = pd.DataFrame(rows)
     cache.atomic_save({"state_dict": net.state_dict(), "history": history.to_dict(orient="list"), "spec": spec}, path)
     partial.unlink(missing_ok=True)

@@ -737,3 +737,102 @@ def test_kill_9_during_book_build_then_rebuild(clean_run, tmp_path):
     html = (src / "_build" / "html" / "index.html").read_text()
     assert index.is_file() and "pasted-text\">smoke<" in html
     assert (src / "_build" / "html" / "generated" / "01_train_and_convert.html").is_file()
+
+
+# --------------------------------------------------------------------------- non-finite numbers, files named
+
+@pytest.fixture(scope="module")
+def converted_small(small_model):
+    from t2fsnn import convert, data
+
+    _, trained = small_model
+    x, _ = data.to_tensors(data.load("mnist_subset", "train"), 64)
+    return trained.model, convert(trained.model, x), x
+
+
+@pytest.mark.parametrize("coding", ["ttfs", "rate", "phase", "burst"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_non_finite_images_are_refused_by_every_coding(converted_small, coding, bad):
+    from t2fsnn import BurstConfig, PhaseConfig, RateConfig, TTFSConfig
+
+    _, net, x = converted_small
+    images = x[:8].clone()
+    images[5, 0, 3, 4] = bad
+    cfg = {"ttfs": TTFSConfig(T=20, tau=5.0), "rate": RateConfig(T=20), "phase": PhaseConfig(T=16),
+           "burst": BurstConfig(T=20)}[coding]
+    with pytest.raises(ValueError, match=rf"images hold {bad} at image 5, element \[0, 3, 4\]: only finite"):
+        net.simulate(images, cfg)
+
+
+def test_non_finite_calibration_images_are_refused_with_their_index(converted_small):
+    from t2fsnn import convert
+
+    model, _, x = converted_small
+    batches = [x[:32].clone(), x[32:].clone()]
+    batches[1][7, 0, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"calibration images hold nan at image 39, element \[0, 1, 2\]"):
+        convert(model, batches)
+
+
+def test_non_finite_weights_are_refused_with_the_tensor_named(converted_small):
+    import copy
+
+    from t2fsnn import convert
+
+    model, _, x = converted_small
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken[0].weight[2, 0, 1, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"the model holds inf in 0.weight at \[2, 0, 1, 1\]: its weights must be finite"):
+        convert(broken, x)
+
+
+def test_cached_model_with_non_finite_weights_is_refused_naming_the_file(small_model, tmp_path):
+    import shutil
+
+    from t2fsnn import cache
+
+    root, _ = small_model
+    copy = tmp_path / "c"
+    shutil.copytree(root, copy)
+    path = next((copy / "models").glob("*.pt"))
+    stored = cache.safe_load(path)
+    stored["state_dict"]["4.bias"][0] = float("nan")
+    cache.atomic_save(stored, path)
+    with pytest.raises(ValueError, match=rf"the ANN {path} holds nan in 4.bias at \[0\]"):
+        train_or_load(**SMALL, cache_root=copy)
+
+
+def test_non_finite_images_are_refused_by_kernel_optimization_and_the_grid(converted_small):
+    from t2fsnn import TTFSConfig
+    from t2fsnn.experiments import design_space
+
+    _, net, x = converted_small
+    images = x[:16].clone()
+    images[3, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"images hold nan at image 3"):
+        net.optimize_kernels(images, TTFSConfig(T=20, tau=5.0), steps=1)
+    with pytest.raises(ValueError, match=r"images hold nan at image 3"):
+        design_space.evaluate_grid(net, images, torch.zeros(16, dtype=torch.long), [20], [5.0], use_cache=False)
+
+
+def test_cli_names_a_notebook_file_that_is_not_json(no_kernel, capsys, tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{this is not json")
+    cli_refusal(capsys, ["run", str(broken)], str(broken), "is not a notebook file")
+
+
+def test_a_damaged_profile_is_named(monkeypatch, tmp_path):
+    (tmp_path / "quick.yml").write_text("defaults: [unclosed\n")
+    monkeypatch.setattr(runner, "PROFILE_DIR", tmp_path)
+    with pytest.raises(runner.ParameterError, match=rf"profile {tmp_path / 'quick.yml'}: cannot be read"):
+        runner.load_profile("quick")
+
+
+def test_a_damaged_recorded_notebook_is_named(tmp_path):
+    from t2fsnn.book import record
+
+    path = tmp_path / "05_ablation.ipynb"
+    path.write_text('{"cells": [')
+    with pytest.raises(record.RecordError, match=rf"recorded notebook {path} cannot be read"):
+        record.glued_values(path)

@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import time
@@ -27,7 +28,7 @@ from t2fsnn.book.revision import RevisionError, _git, source_revision
 
 __all__ = ["RECORDED_DIR", "RUN_FILE", "RecordError", "record", "record_name", "read_run", "recorded_runs",
            "source_revision", "machine", "dataset_files", "glued_outputs", "glued_values", "REQUIRED_KEYS", "NUMERIC_SOURCES",
-           "PRESENTATION_SOURCES"]
+           "PRESENTATION_SOURCES", "portable_text", "make_portable", "MACHINE_PATH"]
 
 RECORDED_DIR = runner.REPO_ROOT / "book" / "recorded"
 RUN_FILE = "run.json"
@@ -121,6 +122,61 @@ def _same_numbers(commit: str, stem: str, root: Path = runner.REPO_ROOT) -> bool
     return out.returncode == 0
 
 
+# absolute paths of a machine, in the order they are rewritten: an installed package, a dataset, the source tree
+_MACHINE_PATHS = (
+    (re.compile(r"(?:/[\w.+-]+)+/(?:site|dist)-packages/"), "<site-packages>/"),
+    (re.compile(r"(?:/[\w.+-]+)+?/(?=(?:cifar-10-batches-py|cifar-100-python|MNIST)/)"), "$T2FSNN_DATA/"),
+    (re.compile(r"(?:/[\w.+-]+)+?/(?=(?:t2fsnn|notebooks|book|benchmarks|tests|scripts|data)/)"), ""),
+)
+# what is left of a machine's absolute path after the rewriting: the check of the tests and of the record
+MACHINE_PATH = re.compile(r"(?<![\w.$~<>-])/(?:work|home|root|tmp|usr|opt|srv|mnt|var|Users|private|scratch)/[\w.+-]")
+
+
+def portable_text(text: str) -> str:
+    """``text`` with this machine's absolute paths replaced: ``$T2FSNN_DATA/...`` for a dataset,
+    a path relative to the repository for the project's files, ``<site-packages>/...`` for an
+    installed package, ``~`` for the home folder."""
+    data_root = os.environ.get("T2FSNN_DATA")
+    if data_root:
+        text = text.replace(str(Path(data_root).expanduser().resolve()) + "/", "$T2FSNN_DATA/")
+    text = text.replace(str(runner.REPO_ROOT) + "/", "")
+    for pattern, replacement in _MACHINE_PATHS:
+        text = pattern.sub(replacement, text)
+    return text.replace(str(Path.home()) + "/", "~/")
+
+
+def make_portable(notebook: os.PathLike) -> int:
+    """Rewrite absolute paths of this machine in an executed notebook's outputs and metadata; the count of strings changed.
+
+    The recorded notebooks are shown in the book, which never shows the folders of the
+    machine that recorded it. Images and other binary outputs are left as they are.
+    """
+    path = Path(notebook)
+    content = json.loads(path.read_text())
+    changed = 0
+
+    def walk(value, key=None):
+        nonlocal changed
+        if isinstance(value, dict):
+            return {k: (v if k.startswith("image/") else walk(v, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(item, key) for item in value]
+        if isinstance(value, str):
+            portable = portable_text(value)
+            changed += portable != value
+            return portable
+        return value
+
+    cells = [cell if cell.get("cell_type") != "code" else
+             {**cell, "outputs": walk(cell.get("outputs", []))} for cell in content["cells"]]
+    content = {**content, "cells": cells, "metadata": walk(content.get("metadata", {}))}
+    if changed:
+        temporary = path.with_name(f".{path.name}.portable.tmp")
+        temporary.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
+        os.replace(temporary, path)
+    return changed
+
+
 def record_name(profile: str, dataset: str) -> str:
     return f"{profile}-{dataset}"
 
@@ -155,7 +211,12 @@ def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
 def glued_outputs(path: os.PathLike) -> Dict[str, Dict[str, Any]]:
     """``{key: MIME bundle}`` of every value an executed notebook glued (scrapbook's MIME prefix removed)."""
     bundles = {}
-    for cell in json.loads(Path(path).read_text())["cells"]:
+    try:
+        cells = json.loads(Path(path).read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RecordError(f"recorded notebook {path} cannot be read ({type(error).__name__}: {error}); "
+                          "restore it from git or record it again") from None
+    for cell in cells:
         for output in cell.get("outputs", []):
             meta = output.get("metadata", {}).get("scrapbook", {})
             if meta.get("name"):
@@ -282,6 +343,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         except BaseException:
             display.notebook_failed(index, len(plans), stem, time.perf_counter() - start)
             raise
+        make_portable(out)
         seconds = time.perf_counter() - start
         run["notebooks"][stem].update({"end": _now(), "seconds": round(seconds, 1), "status": "done"})
         _write_json(folder / RUN_FILE, run)

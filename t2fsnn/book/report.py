@@ -407,6 +407,8 @@ def _python_substance(text: str) -> str:
     for node in ast.walk(tree):
         if hasattr(node, "body") and isinstance(node.body, list):
             node.body = [item for item in node.body if not _imports_the_package(item)] or [ast.Pass()]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a module named in a message
+            node.value = re.sub(r"\bt2fsnn(\.[A-Za-z_]\w*)+", "t2fsnn.<module>", node.value)
     dumped = ast.dump(tree)
     return "" if dumped == ast.dump(ast.Module(body=[ast.Pass()], type_ignores=[])) else dumped
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 import os
 import platform
 import shutil
@@ -67,8 +68,14 @@ def load_profile(name: str) -> Dict[str, Any]:
     """The profile ``name`` as a dict with ``description``, ``cost``, ``defaults``, ``datasets``, ``notebooks``."""
     if name not in PROFILES:
         raise ParameterError(f"unknown profile {name!r}; allowed profiles: {', '.join(PROFILES)}")
-    with open(PROFILE_DIR / f"{name}.yml") as f:
-        prof = yaml.safe_load(f) or {}
+    path = PROFILE_DIR / f"{name}.yml"
+    try:
+        with open(path) as f:
+            prof = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ParameterError(f"profile {path}: cannot be read ({str(error).splitlines()[0]})") from None
+    if not isinstance(prof, dict):
+        raise ParameterError(f"profile {path}: expected a mapping with 'defaults', found {type(prof).__name__}")
     for key in ("defaults", "datasets", "notebooks"):
         prof[key] = prof.get(key) or {}
     return prof
@@ -90,6 +97,10 @@ def declared_parameters(notebook: Union[str, os.PathLike]) -> Dict[str, Any]:
     import papermill
 
     path = notebook_path(notebook)
+    try:
+        json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ParameterError(f"notebook {path} is not a notebook file (not JSON: {error})") from None
     found = papermill.inspect_notebook(str(path))
     if not found:
         raise ParameterError(f"notebook {path.name} has no cell tagged 'parameters'")

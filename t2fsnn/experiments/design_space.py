@@ -37,7 +37,7 @@ import torch
 
 from t2fsnn import cache
 from t2fsnn.experiments.analysis import settling_step
-from t2fsnn.checks import check_int, is_finite, is_int
+from t2fsnn.checks import check_int, is_finite, is_int, check_finite_tensor
 from t2fsnn.snn.config import TTFSConfig
 from t2fsnn.snn.metrics import evaluate, normalized_energy
 
@@ -188,7 +188,8 @@ def _check_data(net, images, labels) -> None:
         raise ValueError("images and labels must be tensors")
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
-    net.check_input(images[:1])
+    net.check_input(images[:1])  # shape and dtype; then every image, before the grid's first configuration
+    check_finite_tensor("images", images)
 
 
 def _check_options(tolerance, batch_size, engine) -> None:

@@ -8,6 +8,8 @@ from typing import Iterable, Optional, Union
 import torch
 from torch import nn
 
+from t2fsnn.checks import check_finite_tensor, check_finite_weights
+
 __all__ = ["convert", "SpikingNetwork", "Block", "UnsupportedLayerError", "NORMALIZATIONS", "neuron_percentile_max"]
 
 # how a layer's normalisation factor is taken from its activations on the calibration images:
@@ -199,6 +201,8 @@ class SpikingNetwork(nn.Module):
                              f"[B, {', '.join(map(str, self.input_shape))}]")
         if not x.is_floating_point():
             raise ValueError(f"images of dtype {x.dtype} are not allowed: give floats in [0, 1] (e.g. uint8 / 255)")
+        # a NaN potential never crosses a threshold: the neuron would go silent without a word
+        check_finite_tensor("images", x)
         weight = next(self.parameters())
         return x.to(device=weight.device, dtype=weight.dtype)
 
@@ -290,6 +294,7 @@ def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percen
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r} is not allowed: choose one of "
                          f"{', '.join(map(repr, NORMALIZATIONS))}")
+    check_finite_weights(model)
     was_training = model.training
     model.eval()
     try:
@@ -302,6 +307,10 @@ def convert(model: nn.Module, calibration: Union[torch.Tensor, Iterable], percen
 
     device = blocks[0].synapse.weight.device
     images = [batch.to(device=device, dtype=torch.float32) for batch in _iterate_batches(calibration)]
+    start = 0
+    for batch in images:  # a NaN image would set the normalisation factors silently
+        check_finite_tensor("calibration images", batch, offset=start)
+        start += len(batch)
     seen = sum(len(batch) for batch in images)
     if seen == 0:
         raise ValueError("calibration holds no images: pass a batch or loader of training images")

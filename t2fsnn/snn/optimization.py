@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from t2fsnn import cache
-from t2fsnn.checks import check_int, check_percentile, check_positive
+from t2fsnn.checks import check_int, check_percentile, check_positive, check_finite_tensor
 from t2fsnn.snn.config import TTFSConfig
 from t2fsnn.snn.go_losses import MAX_TARGETS, layer_losses
 
@@ -152,8 +152,7 @@ def optimize_kernels(
     if not isinstance(images, torch.Tensor) or images.dim() < 2 or len(images) == 0:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images={shape} is not allowed: give a non-empty tensor of images [N, C, H, W]")
-    if not torch.isfinite(images).all():
-        raise ValueError("images holds NaN or infinite values: give images in [0, 1]")
+    check_finite_tensor("images", images)
     try:
         rates = tuple(float(r) for r in rates)
     except TypeError:
