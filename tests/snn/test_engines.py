@@ -168,3 +168,74 @@ def test_early_firing_one_cutoff_at_a_time_on_trained_mnist_cnn(monkeypatch, tra
     net, images, _ = trained_mnist
     cfg = TTFSConfig(T=20, tau=5.0, ef_start=10)
     _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
+# ----------------------------------------------------------------------------- exactness up to rounding, certified
+
+def _certify(net, images, cfg):
+    from t2fsnn.snn.engines import ttfs
+
+    certificate = ttfs.certify_against_clock(net, images, cfg)
+    assert certificate.uncertified == [], certificate.uncertified[:5]
+    assert certificate.certified == certificate.differing
+    return certificate
+
+
+@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c.ef_start is not None], ids=lambda c: f"T{c.T}-ef{c.ef_start}")
+def test_every_difference_from_the_clock_is_a_certified_tie_on_random_networks(monkeypatch, method, cfg):
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", method)
+    for seed in (0, 1):
+        model = _random_network(seed)
+        images = torch.rand(24, 1, 12, 12, generator=torch.Generator().manual_seed(seed))
+        net = convert(model, images, percentile=99.0)
+        _certify(net, images, cfg)
+
+
+@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
+def test_every_difference_from_the_clock_is_a_certified_tie_on_the_trained_mnist_cnn(monkeypatch, trained_mnist,
+                                                                                      method):
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", method)
+    net, images, _ = trained_mnist
+    for cfg in (TTFSConfig(T=20, tau=5.0, ef_start=10), TTFSConfig(T=80, tau=20.0, ef_start=40)):
+        _certify(net, images, cfg)
+        exact, clock = net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock")
+        assert abs(exact.accuracy(_labels(net, images)) - clock.accuracy(_labels(net, images))) <= 100 / len(images)
+
+
+def _labels(net, images):
+    return net.ann_forward(images).argmax(1)
+
+
+def test_the_certificate_refuses_a_difference_that_rounding_cannot_explain(monkeypatch, trained_mnist):
+    """An engine that fires one step late where the potential is far above the threshold is caught."""
+    from t2fsnn.snn.engines import ttfs
+
+    net, images, _ = trained_mnist
+    cfg = TTFSConfig(T=20, tau=5.0, ef_start=10)
+    honest = ttfs._fire_steps
+
+    def late_by_one(*args):
+        steps, T = honest(*args), args[4]
+        return torch.where(steps < T - 1, steps + 1, steps)  # every spike but the last step's, one step late
+
+    monkeypatch.setattr(ttfs, "_fire_steps", late_by_one)
+    certificate = ttfs.certify_against_clock(net, images, cfg)
+    assert certificate.uncertified and sum(certificate.differing) > sum(certificate.certified)
+
+
+def test_the_rounding_bound_covers_a_float32_sum_in_another_order():
+    from t2fsnn.snn.engines.ttfs import rounding_bound
+
+    torch.manual_seed(0)
+    layer = nn.Linear(4096, 8)
+    x = torch.rand(64, 4096)
+    by_matmul = layer(x)
+    by_float64 = (x.double() @ layer.weight.double().t() + layer.bias.double())
+    bound = rounding_bound(layer, 1.0)
+    assert bool(((by_matmul.double() - by_float64).abs() <= bound).all())
+    assert bool((bound > 0).all()) and bool((bound < 1e-2).all())
