@@ -4,7 +4,8 @@ Each :class:`Claim` names the paper's value, where our value comes from (a recor
 ``book/recorded/``, one of its executed notebooks and a glued key, or a function of several
 keys), how the two are compared and with what tolerance. :func:`verdict` turns the two
 numbers into ``reproduced``, ``not reproduced (...)`` or ``not run (...)``; no verdict is
-ever typed by hand.
+ever typed by hand. Every claim not reproduced gets a cause (:func:`cause`), computed from the
+same recorded numbers: the ANN, the horizon, the definition, the network, or a real difference.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import pandas as pd
 from t2fsnn.experiments import paper_results
 from t2fsnn.book.record import NUMERIC_SOURCES, PRESENTATION_SOURCES, RECORDED_DIR, glued_values, recorded_runs
 
-__all__ = ["Claim", "CLAIMS", "KINDS", "verdict", "claim_table", "summary", "run_overview", "RunValues"]
+__all__ = ["Claim", "CLAIMS", "KINDS", "CAUSES", "verdict", "cause", "claim_table", "summary", "run_overview",
+           "RunValues"]
 
 # how ours is held against the paper's value
 KINDS = {
@@ -99,17 +101,26 @@ class Claim:
     chapter: str = "comparison"
     network: str = ""
     not_run: Optional[str] = None  # why no run can check it here
+    # what the causes of a failed verdict are tested against (see ``cause``)
+    ann: Optional[str] = None  # glued key, in ``notebook``, of the run's ANN accuracy (accuracy claims)
+    codings: tuple = ()  # baseline codings whose horizon the number depends on
+    alternatives: tuple = ()  # ``(definition, value)``: the same number under another stated definition
+    paper_network: str = ""  # the network the paper measured the claim on ("" where it names none)
 
     def ours(self, runs: Mapping[str, RunValues]):
         if self.run not in runs:
             return None
-        values = runs[self.run]
-        if callable(self.value):
-            try:
-                return self.value(values)
-            except (TypeError, ValueError, AttributeError, ZeroDivisionError, KeyError):  # a key not recorded
-                return None
-        return values.get(self.notebook, self.value)
+        return _evaluate(self.value, runs[self.run], self.notebook)
+
+
+def _evaluate(value: Value, values: RunValues, notebook: str):
+    """A glued key of ``notebook`` or a function of the run's values; ``None`` where a key is not recorded."""
+    if callable(value):
+        try:
+            return value(values)
+        except (TypeError, ValueError, AttributeError, ZeroDivisionError, KeyError):
+            return None
+    return values.get(notebook, value)
 
 
 def _key(name: str) -> str:
@@ -128,6 +139,11 @@ def _fraction_of(notebook: str, key: str):
         k, n = re.match(r"\s*(\d+) of (\d+)", str(v.get(notebook, key))).groups()
         return int(k) / int(n)
     return value
+
+
+def _glued(notebook: str, key: str):
+    """A key of another notebook of the same run."""
+    return lambda v: float(v.get(notebook, key))
 
 
 def _negative(notebook: str, key: str):
@@ -166,6 +182,9 @@ NO_CIFAR100 = "no copy of CIFAR-100 here"
 VGG16_CODINGS = "needs a GPU for VGG-16's clock-driven codings; see full-cifar10 for the small VGG"
 CODINGS = ("rate", "phase", "burst", "T2FSNN+GO+EF")
 DATASET_RUNS = {"MNIST": ("full-mnist", "MNIST CNN"), "CIFAR-10": ("full-cifar10", "small VGG")}
+# the paper's networks: VGG-16 on CIFAR; it does not name its MNIST network
+PAPER_NETWORKS = {"MNIST": "", "CIFAR-10": "VGG-16", "CIFAR-100": "VGG-16"}
+BASELINES = ("rate", "phase", "burst")
 
 
 def _table_i_claims() -> list:
@@ -174,10 +193,11 @@ def _table_i_claims() -> list:
         reason = NO_CIFAR100 if dataset == "CIFAR-100" else None
         for method, row in rows.items():
             common = dict(section=f"Table I ({dataset})", run=f"paper-{dataset.lower().replace('-', '')}",
-                          notebook="05_ablation", chapter="ablation", network="VGG-16", not_run=reason)
+                          notebook="05_ablation", chapter="ablation", network="VGG-16", not_run=reason,
+                          paper_network="VGG-16")
             claims += [
                 Claim(claim=f"{method}: accuracy (%)", paper=row["accuracy"], value=f"acc_{_key(method)}",
-                      tolerance=1.0, **common),
+                      tolerance=1.0, ann="ann_accuracy", **common),
                 Claim(claim=f"{method}: latency (steps)", paper=row["latency"], value=f"latency_{_key(method)}",
                       **common),
                 Claim(claim=f"{method}: spikes per image", paper=row["spikes"], value=f"spikes_{_key(method)}",
@@ -188,7 +208,8 @@ def _table_i_claims() -> list:
               ("CIFAR-100", 0.93, -1.9, "paper-cifar100", "VGG-16"))
     for dataset, gain, spikes, run, network in deltas:
         common = dict(section=f"Table I ({dataset})", run=run, notebook="05_ablation", chapter="ablation",
-                      network=network, not_run=NO_CIFAR100 if dataset == "CIFAR-100" else None)
+                      network=network, not_run=NO_CIFAR100 if dataset == "CIFAR-100" else None,
+                      paper_network="VGG-16")
         claims += [
             Claim(claim="GO: accuracy change (points), no loss", paper=gain, value="go_gain", kind="at_least",
                   tolerance=max(gain, 0.0) + 0.1, **common),
@@ -197,8 +218,15 @@ def _table_i_claims() -> list:
         ]
     claims.append(Claim(section="Table I (CIFAR-10)", claim="EF: latency cut (%)", paper=46.9, run="paper-cifar10",
                         notebook="05_ablation", value="ef_latency_cut", tolerance=0.1, chapter="ablation",
-                        network="VGG-16"))
+                        network="VGG-16", paper_network="VGG-16"))
     return claims
+
+
+def _latency_definitions(coding: str) -> tuple:
+    """Latency under the other definitions the comparison records (the claim's own: the settled latency)."""
+    key = _key(coding)
+    return (("the first step within 1 point of the ANN", _glued("06_inference_curves", f"reach_{key}")),
+            ("the steps simulated", _glued("06_inference_curves", f"steps_{key}")))
 
 
 def _table_ii_claims() -> list:
@@ -208,14 +236,15 @@ def _table_ii_claims() -> list:
         reason = NO_CIFAR100 if dataset == "CIFAR-100" else None
         for coding in CODINGS:
             row = rows[coding]
+            baseline = () if coding.startswith("T2FSNN") else (coding,)
             common = dict(section=f"Table II ({dataset})", run=run, notebook="07_comparison", chapter="comparison",
-                          network=network, not_run=reason)
+                          network=network, not_run=reason, codings=baseline, paper_network=PAPER_NETWORKS[dataset])
             key = _key(coding)
             claims += [
                 Claim(claim=f"{coding}: accuracy (%)", paper=row["accuracy"], value=f"acc_{key}", tolerance=0.5,
-                      **common),
+                      ann="ann_accuracy", **common),
                 Claim(claim=f"{coding}: latency (steps)", paper=row["latency"], value=f"latency_{key}",
-                      kind="relative", tolerance=0.25, **common),
+                      kind="relative", tolerance=0.25, alternatives=_latency_definitions(coding), **common),
                 Claim(claim=f"{coding}: spikes (10^6 per image)", paper=row["spikes"], value=f"spikes_{key}",
                       kind="relative", tolerance=0.25, **common),
             ]
@@ -231,7 +260,7 @@ def _table_ii_claims() -> list:
 
 def _kernel_figure_claims(dataset: str, run: str, network: str) -> list:
     """Fig. 4 and Fig. 5: GO's loss trends, earlier first spikes and fewer spikes, on one run."""
-    fig = dict(run=run, network=network)
+    fig = dict(run=run, network=network, paper_network=PAPER_NETWORKS[dataset])
     return [
         Claim(section=f"Fig. 4 ({dataset})", claim="GO loss trends: the five trends of Fig. 4 hold",
               paper="all five", notebook="04_kernel_optimization",
@@ -249,7 +278,7 @@ def _kernel_figure_claims(dataset: str, run: str, network: str) -> list:
 def _figure_and_text_claims() -> list:
     claims = []
     for dataset, (run, network) in DATASET_RUNS.items():
-        fig = dict(run=run, network=network)
+        fig = dict(run=run, network=network, paper_network=PAPER_NETWORKS[dataset], codings=BASELINES)
         claims += _kernel_figure_claims(dataset, run, network) + [
             Claim(section=f"Fig. 6 ({dataset})", claim="speed, fast to slow: burst, phase, T2FSNN, rate",
                   paper="burst > phase > T2FSNN > rate", notebook="06_inference_curves",
@@ -307,17 +336,57 @@ def _tolerance(claim: Claim) -> str:
             "at_most": f"≤ paper + {claim.tolerance:g}", "at_least": f"≥ paper - {claim.tolerance:g}"}[claim.kind]
 
 
+# the causes of a failed verdict, tested in this order (see ``cause``)
+CAUSES = ("ANN gap", "horizon", "definition", "network", "real")
+_NOT_FLAT = re.compile(r"^not flat at the end of the horizon: (.*)$")
+
+
+def _not_flat(values: RunValues) -> list:
+    """The baseline codings whose curve the run's inference-curve notebook found not flat at its horizon."""
+    match = _NOT_FLAT.match(str(values.get("06_inference_curves", "horizons_flat") or "").strip())
+    return [name.strip() for name in match.group(1).split(",")] if match else []
+
+
+def cause(claim: Claim, values: RunValues, ours) -> str:
+    """Why a claim is not reproduced, from the run's own numbers: the first of ``CAUSES`` that holds.
+
+    * ANN gap: our ANN is below the paper's SNN accuracy by more than the tolerance, while our SNN
+      stays within the tolerance of our ANN (the paper gives no ANN accuracy to hold the gap against);
+    * horizon: a baseline coding the number depends on was not flat at the steps simulated;
+    * definition: the number passes under another definition the run records;
+    * network: the run's network stands in for the one the paper used;
+    * real: none of these; the difference is a finding.
+    """
+    if claim.ann is not None and ours is not None:
+        ann = _evaluate(claim.ann, values, claim.notebook)
+        if ann is not None and float(ann) < float(claim.paper) - claim.tolerance \
+                and float(ann) - float(ours) <= claim.tolerance + 1e-12:
+            return (f"ANN gap: our ANN reaches {float(ann):.2f} %, {float(claim.paper) - float(ann):.2f} points below the "
+                    f"paper's SNN; our SNN is within {claim.tolerance:g} of our ANN ({float(ours) - float(ann):+.2f})")
+    stuck = [name for name in claim.codings if name in _not_flat(values)]
+    if stuck:
+        return f"horizon: {', '.join(stuck)} not flat at the steps simulated"
+    for definition, value in claim.alternatives:
+        other = _evaluate(value, values, claim.notebook)
+        if other is not None and verdict(claim.kind, claim.paper, other, claim.tolerance) == "reproduced":
+            return f"definition: reproduced with {definition} ({_shown(other)})"
+    if claim.paper_network and claim.network and claim.network != claim.paper_network:
+        return f"network: measured on the {claim.network}, a stand-in for the paper's {claim.paper_network}"
+    return "real: neither the ANN, the horizon, the definition nor the network explains it"
+
+
 def claim_table(claims: Sequence[Claim] = CLAIMS, root: os.PathLike = RECORDED_DIR) -> pd.DataFrame:
-    """One row per claim: section with its recorded run, claim, paper, ours, the test, verdict, chapter."""
+    """One row per claim: section with its recorded run, claim, paper, ours, the test, verdict, why, chapter."""
     runs = {name: RunValues(Path(root) / name) for name, run in recorded_runs(root).items() if run.get("complete")}
     rows = []
     for claim in claims:
         ours = None if claim.not_run else claim.ours(runs)
         reason = claim.not_run or (None if claim.run in runs else f"{claim.run} not recorded yet")
         word = verdict(claim.kind, claim.paper, ours, claim.tolerance, reason if ours is None else None)
+        why = cause(claim, runs[claim.run], ours) if word.startswith("not reproduced") else ""
         run = f"{claim.run}, {claim.network}" if claim.network else claim.run
         rows.append({"section": f"{claim.section} [{run}]", "claim": claim.claim, "paper": _shown(claim.paper),
-                     "ours": _shown(ours), "reproduced when": _tolerance(claim), "verdict": word,
+                     "ours": _shown(ours), "reproduced when": _tolerance(claim), "verdict": word, "why": why,
                      "chapter": claim.chapter})
     table = pd.DataFrame(rows)
     # claims with a recorded number first, those that could not be run after them
@@ -326,12 +395,27 @@ def claim_table(claims: Sequence[Claim] = CLAIMS, root: os.PathLike = RECORDED_D
 
 
 def summary(table: pd.DataFrame) -> Dict[str, object]:
-    """Counts of each verdict and the claims not reproduced."""
+    """Counts of each verdict, of each cause among the claims not reproduced, and those claims."""
     words = table["verdict"].str.extract(r"^(reproduced|not reproduced|not run)")[0]
     failed = table[words == "not reproduced"]
+    causes = failed["why"].str.split(":").str[0] if "why" in failed else pd.Series(dtype=str)
+    by_cause = {name: int((causes == name).sum()) for name in CAUSES}
     return {"claims": len(table), "reproduced": int((words == "reproduced").sum()),
             "not reproduced": int((words == "not reproduced").sum()), "not run": int((words == "not run").sum()),
+            "causes": by_cause, "causes text": _causes_text(len(failed), by_cause),
             "not reproduced list": [f"{r.section}: {r.claim} (paper {r.paper}, ours {r.ours})" for r in failed.itertuples()]}
+
+
+_CAUSE_WORDS = {"ANN gap": "explained by our weaker ANN", "horizon": "by a baseline horizon too short to be flat",
+                "definition": "by the definition of the number", "network": "by a stand-in network"}
+
+
+def _causes_text(failed: int, by_cause: Mapping[str, int]) -> str:
+    """``of N not reproduced, k are explained by ..., and m are real differences``."""
+    parts = [f"{by_cause[name]} {_CAUSE_WORDS[name]}" for name in CAUSES[:-1]]
+    real = by_cause["real"]
+    return (f"of {failed} not reproduced, {', '.join(parts)}, and {real} "
+            f"{'is a real difference' if real == 1 else 'are real differences'}")
 
 
 def _changed_since(commit: str, root: Path) -> list:

@@ -42,15 +42,18 @@ def test_verdict_words_for_properties_and_missing_runs():
         report.verdict("close", 1.0, 1.0, -1)
 
 
-def _fake_run(root: Path, name: str, values: dict, notebook: str = "07_comparison"):
+def _fake_run(root: Path, name: str, values: dict, notebook: str = "07_comparison", others: dict = None):
+    """A recorded run whose ``notebook`` glued ``values`` (and each of ``others``: {notebook: values})."""
     folder = root / name
-    folder.mkdir(parents=True)
-    outputs = [{"output_type": "display_data", "data": {"text/plain": [repr(v) if not isinstance(v, str) else v]},
-                "metadata": {"scrapbook": {"name": k, "mime_prefix": ""}}} for k, v in values.items()]
-    cell = {"cell_type": "code", "source": "", "metadata": {}, "outputs": outputs, "execution_count": 1}
-    (folder / f"{notebook}.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, glued in {notebook: values, **(others or {})}.items():
+        outputs = [{"output_type": "display_data", "data": {"text/plain": [repr(v) if not isinstance(v, str) else v]},
+                    "metadata": {"scrapbook": {"name": k, "mime_prefix": ""}}} for k, v in glued.items()]
+        cell = {"cell_type": "code", "source": "", "metadata": {}, "outputs": outputs, "execution_count": 1}
+        (folder / f"{stem}.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
                                                           "nbformat_minor": 5}))
     (folder / "run.json").write_text(json.dumps({"complete": True, "revision": {"commit": "0" * 40}}))
+    return report.RunValues(folder)
 
 
 def test_claim_table_reads_recorded_values_and_computes_verdicts(tmp_path):
@@ -224,3 +227,71 @@ def test_notebook_prose_and_presentation_code_do_not_make_a_run_stale(tmp_path, 
     write("# Another title", "from t2fsnn.experiments import plots\nT = 40")
     git("commit", "-qam", "code")
     assert report._changed_since(recorded, tmp_path) == ["notebooks/n.ipynb"]
+
+
+def _why(claim, values):
+    ours = claim.ours({claim.run: values})
+    assert report.verdict(claim.kind, claim.paper, ours, claim.tolerance).startswith("not reproduced")
+    return report.cause(claim, values, ours)
+
+
+ACCURACY = report.Claim(section="s", claim="c", paper=91.4, run="run", notebook="05_ablation", value="acc",
+                        tolerance=1.0, ann="ann_accuracy", network="VGG-16", paper_network="VGG-16")
+
+
+@pytest.mark.parametrize("ann, snn, expected", [
+    (88.0, 87.5, "ANN gap"),  # ANN 3.4 below the paper, SNN within 1 of it
+    (88.0, 86.9, "real"),  # the SNN loses more than the tolerance: the ANN does not explain it
+    (90.5, 89.0, "real"),  # the ANN is within the tolerance of the paper's SNN
+])
+def test_the_ann_gap_explains_an_accuracy_only_when_the_snn_follows_its_ann(tmp_path, ann, snn, expected):
+    values = _fake_run(tmp_path, "run", {"acc": snn, "ann_accuracy": ann}, notebook="05_ablation")
+    assert _why(ACCURACY, values).split(":")[0] == expected
+
+
+@pytest.mark.parametrize("flat, expected", [
+    ("not flat at the end of the horizon: phase, burst", "horizon"),
+    ("not flat at the end of the horizon: rate", "real"),  # another coding was cut short, not this one
+    ("every baseline curve is flat at the end of its horizon", "real"),
+])
+def test_a_horizon_explains_only_the_codings_that_were_not_flat(tmp_path, flat, expected):
+    claim = report.Claim(section="s", claim="c", paper=1500, run="run", notebook="07_comparison", value="latency_phase",
+                         kind="relative", tolerance=0.25, codings=("phase",))
+    values = _fake_run(tmp_path, "run", {"latency_phase": 200.0}, others={"06_inference_curves": {"horizons_flat": flat}})
+    assert _why(claim, values).split(":")[0] == expected
+
+
+@pytest.mark.parametrize("simulated, expected", [(1400, "definition"), (1100, "real")])  # ±25 % of 1,500
+def test_a_latency_that_passes_under_another_definition_names_it(tmp_path, simulated, expected):
+    claim = [c for c in report.CLAIMS if c.section == "Table II (CIFAR-10)" and c.claim == "phase: latency (steps)"][0]
+    values = _fake_run(tmp_path, claim.run, {"latency_phase": 195.0}, others={"06_inference_curves": {
+        "reach_phase": 180, "steps_phase": simulated, "horizons_flat": "every baseline curve is flat"}})
+    why = _why(claim, values)
+    if expected == "definition":
+        assert why == f"definition: reproduced with the steps simulated ({simulated:,})"
+    else:  # the small VGG stands in for VGG-16, so the row falls to the network
+        assert why.startswith("network: measured on the small VGG")
+
+
+@pytest.mark.parametrize("network, expected", [("small VGG", "network"), ("VGG-16", "real")])
+def test_a_stand_in_network_is_named_and_the_paper_network_is_not(tmp_path, network, expected):
+    claim = report.Claim(section="s", claim="c", paper=6.9e4, run="run", notebook="05_ablation", value="spikes",
+                         kind="relative", tolerance=0.25, network=network, paper_network="VGG-16")
+    values = _fake_run(tmp_path, "run", {"spikes": 1.2e5}, notebook="05_ablation")
+    assert _why(claim, values).split(":")[0] == expected
+
+
+def test_the_report_counts_each_cause_and_explains_every_failure(tmp_path):
+    _fake_run(tmp_path, "full-mnist", {"acc_t2fsnn_go_ef": 99.30, "latency_t2fsnn_go_ef": 40,
+                                       "spikes_t2fsnn_go_ef": 0.0031, "latency_burst": 80.0})
+    _fake_run(tmp_path, "paper-cifar10", {"acc_t2fsnn": 88.0, "ann_accuracy": 88.5, "spikes_t2fsnn": 1.0e5},
+              notebook="05_ablation")
+    table = report.claim_table(root=tmp_path)
+    failed = table[table["verdict"].str.startswith("not reproduced")]
+    assert (failed["why"] != "").all() and (table.loc[table["verdict"] == "reproduced", "why"] == "").all()
+    rows = table.set_index(["section", "claim"])
+    assert rows.loc[("Table I (CIFAR-10) [paper-cifar10, VGG-16]", "T2FSNN: accuracy (%)"), "why"].startswith("ANN gap")
+    assert rows.loc[("Table I (CIFAR-10) [paper-cifar10, VGG-16]", "T2FSNN: spikes per image"), "why"].startswith("real")
+    counts = report.summary(table)
+    assert sum(counts["causes"].values()) == counts["not reproduced"] == len(failed)
+    assert counts["causes text"].startswith(f"of {len(failed)} not reproduced, {counts['causes']['ANN gap']} explained")
