@@ -418,8 +418,8 @@ def _causes_text(failed: int, by_cause: Mapping[str, int]) -> str:
             f"{'is a real difference' if real == 1 else 'are real differences'}")
 
 
-def _changed_since(commit: str, root: Path) -> list:
-    """Files that can change numbers (``NUMERIC_SOURCES``) and differ in substance between ``commit`` and HEAD.
+def _changed_since(commit: str, root: Path, sources: Sequence[str] = NUMERIC_SOURCES) -> list:
+    """Files under ``sources`` (by default all that can change numbers) that differ in substance between ``commit`` and HEAD.
 
     Renames are followed (``git diff -M``): a moved file is compared with its old self. Left out
     are changes that cannot move a number: comments and docstrings, the package's own import lines
@@ -428,7 +428,7 @@ def _changed_since(commit: str, root: Path) -> list:
     """
     try:
         out = subprocess.run(["git", "-C", str(root), "diff", "--name-status", "-M", commit, "HEAD", "--",
-                              *NUMERIC_SOURCES], capture_output=True, text=True, timeout=30)
+                              *sources], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return ["(git not available)"]
     if out.returncode != 0:
@@ -515,12 +515,30 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _run_changes(run: Mapping, commit: str, repo: Path) -> list:
+    """Files that change numbers and differ since the run: the package, and each recorded notebook's own source.
+
+    Each notebook is held against the revision it was recorded with; another notebook's code (the
+    report's, say) cannot change this run's numbers.
+    """
+    notebooks = run.get("notebooks") or {}
+    if not notebooks:
+        return _changed_since(commit, repo) if commit else []
+    changed: list = []
+    for stem, entry in notebooks.items():
+        revision = entry.get("commit") or commit
+        if revision:
+            changed += [path for path in _changed_since(revision, repo, ("t2fsnn", f"notebooks/{stem}.ipynb"))
+                        if path not in changed]
+    return changed
+
+
 def run_overview(root: os.PathLike = RECORDED_DIR, repo: os.PathLike = RECORDED_DIR.parents[1]) -> pd.DataFrame:
     """Every recorded run: profile, dataset, revision (labelled when numeric sources changed since), machine, time."""
     rows = []
     for name, run in recorded_runs(root).items():
         commit = run.get("revision", {}).get("commit", "")
-        changed = _changed_since(commit, Path(repo)) if commit else []
+        changed = _run_changes(run, commit, Path(repo))
         label = commit[:10] + (" (dirty)" if run.get("revision", {}).get("dirty") else "")
         if changed:
             label = f"recorded with revision {label}; {len(changed)} file(s) that change numbers differ in this book"

@@ -295,3 +295,31 @@ def test_the_report_counts_each_cause_and_explains_every_failure(tmp_path):
     counts = report.summary(table)
     assert sum(counts["causes"].values()) == counts["not reproduced"] == len(failed)
     assert counts["causes text"].startswith(f"of {len(failed)} not reproduced, {counts['causes']['ANN gap']} explained")
+
+
+def test_a_run_is_stale_for_its_own_notebooks_and_the_package_not_for_other_notebooks(tmp_path, git_repo):
+    import json
+
+    git = git_repo
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "t2fsnn").mkdir()
+    (tmp_path / "t2fsnn" / "m.py").write_text("X = 1\n")
+
+    def notebook(stem, code):
+        cells = [{"cell_type": "code", "metadata": {}, "source": [code], "outputs": [], "execution_count": None}]
+        (tmp_path / "notebooks" / f"{stem}.ipynb").write_text(json.dumps({"cells": cells, "metadata": {},
+                                                                          "nbformat": 4, "nbformat_minor": 5}))
+
+    notebook("05_ablation", "T = 80")
+    notebook("00_reproduction_report", "x = 1")
+    git("add", "-A")
+    git("commit", "-qm", "recorded")
+    recorded = git("rev-parse", "HEAD").strip()
+    run = {"notebooks": {"05_ablation": {"commit": recorded}}}
+    notebook("00_reproduction_report", "x = 2")  # the report's code: not a notebook of the run
+    git("commit", "-qam", "report")
+    assert report._run_changes(run, recorded, tmp_path) == []
+    notebook("05_ablation", "T = 40")
+    (tmp_path / "t2fsnn" / "m.py").write_text("X = 2\n")
+    git("commit", "-qam", "code")
+    assert sorted(report._run_changes(run, recorded, tmp_path)) == ["notebooks/05_ablation.ipynb", "t2fsnn/m.py"]
