@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", default=None,
                    help="comma-separated notebook stems to record (default: every book notebook)")
     p.add_argument("--output-root", default=None, help="folder of recorded runs (default: book/recorded)")
+    p.add_argument("--scheduler", default=None,
+                   help="run the notebooks on a Dask cluster: 'local:N' workers or a scheduler address "
+                        "(default: $T2FSNN_SCHEDULER; unset: one after the other in this process)")
 
     p = sub.add_parser("data", help="show which datasets are present and verified")
     p.add_argument("--root", default=None, help="data root (default: $T2FSNN_DATA, else <repo>/data)")
@@ -95,7 +98,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             command = "t2fsnn " + " ".join(sys.argv[1:] if argv is None else argv)
             folder = record.record(args.profile, _overrides(args.parameter), notebooks=stems,
                                    allow_dirty=args.allow_dirty, output_root=args.output_root,
-                                   command=command, display=display)
+                                   command=command, display=display, scheduler=args.scheduler)
             display.note(f"recorded run complete: {folder}")
         elif args.command == "data":
             from t2fsnn import data

@@ -271,16 +271,37 @@ def _models_used(folder: Path, plans: Sequence[tuple]) -> Dict[str, str]:
     return found
 
 
+# the notebook that trains the ANN; with a scheduler, the others start once it is recorded
+TRAINING_NOTEBOOK = "01_train_and_convert"
+
+
+def _execute(stem: str, profile: str, own: Mapping[str, Any], folder: str, display=None) -> dict:
+    """Run one notebook into ``folder``: its start, end and seconds (a module-level function, so Dask can send it)."""
+    start, started = time.perf_counter(), _now()
+    out = runner.run_notebook(stem, profile, own, output_dir=folder, display=display)
+    make_portable(out)
+    return {"start": started, "end": _now(), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _run_plan(plan: tuple, profile: str, folder: str) -> dict:
+    stem, own = plan
+    return _execute(stem, profile, own, folder)
+
+
 def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebooks: Optional[Sequence[str]] = None,
            allow_dirty: bool = False, output_root: Optional[os.PathLike] = None, command: Optional[str] = None,
-           display=None) -> Path:
+           display=None, scheduler: Optional[str] = None) -> Path:
     """Run every book notebook (or ``notebooks``) for the record; return the run's folder.
 
     Every notebook's parameters and the work tree are checked before anything runs. A
     notebook recorded before with the same parameters at the same revision is kept.
     ``display`` (a ``t2fsnn.book.progress.Display``) shows each notebook and its progress.
+    ``scheduler`` (default ``$T2FSNN_SCHEDULER``, see :mod:`t2fsnn.cluster`) runs the notebooks
+    as tasks on a Dask cluster: the training notebook first, then the others side by side.
     """
+    from t2fsnn import cluster
     from t2fsnn.book import progress
+    setting = cluster.scheduler_setting(scheduler)
     overrides = dict(overrides or {})
     stems = list(notebooks) if notebooks else [s for s in runner.BOOK_NOTEBOOKS if s != REPORT_NOTEBOOK]
     unknown = [s for s in stems if s not in runner.BOOK_NOTEBOOKS]
@@ -323,6 +344,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
         "complete": False, "resumed": bool(done),
     }
     display = display or progress.Display("off")
+    pending = []
     for index, (stem, params, own) in enumerate(plans, 1):
         entry = done.get(stem, {})
         kept = (entry.get("status") == "done" and entry.get("parameters") == _as_stored(params)
@@ -333,21 +355,42 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
             continue
         for stale in folder.glob(f".{stem}.*.ipynb"):  # the temporary copy of a run killed before
             stale.unlink()
-        start, started = time.perf_counter(), _now()
-        run["notebooks"][stem] = {"parameters": _as_stored(params), "commit": revision["commit"], "start": started,
+        pending.append((index, stem, params, own))
+
+    def started(stem, params):
+        run["notebooks"][stem] = {"parameters": _as_stored(params), "commit": revision["commit"], "start": _now(),
                                   "status": "running"}
+
+    def finished(stem, times):
+        run["notebooks"][stem].update({**times, "status": "done"})
         _write_json(folder / RUN_FILE, run)
-        display.notebook_started(index, len(plans), stem, profile)
-        try:
-            out = runner.run_notebook(stem, profile, own, output_dir=folder, display=display)
-        except BaseException:
-            display.notebook_failed(index, len(plans), stem, time.perf_counter() - start)
-            raise
-        make_portable(out)
-        seconds = time.perf_counter() - start
-        run["notebooks"][stem].update({"end": _now(), "seconds": round(seconds, 1), "status": "done"})
-        _write_json(folder / RUN_FILE, run)
-        display.notebook_finished(index, len(plans), stem, seconds, out)
+
+    if setting is None:
+        for index, stem, params, own in pending:
+            started(stem, params)
+            _write_json(folder / RUN_FILE, run)
+            display.notebook_started(index, len(plans), stem, profile)
+            start = time.perf_counter()
+            try:
+                times = _execute(stem, profile, own, str(folder), display)
+            except BaseException:
+                display.notebook_failed(index, len(plans), stem, time.perf_counter() - start)
+                raise
+            finished(stem, times)
+            display.notebook_finished(index, len(plans), stem, times["seconds"], folder / f"{stem}.ipynb")
+    else:
+        # the ANN first (the others load it from the cache), then every other notebook at once
+        stages = [[p for p in pending if p[1] == TRAINING_NOTEBOOK], [p for p in pending if p[1] != TRAINING_NOTEBOOK]]
+        for stage in filter(None, stages):
+            for _, stem, params, _ in stage:
+                started(stem, params)
+            _write_json(folder / RUN_FILE, run)
+            display.note(f"on the cluster ({setting}): {', '.join(stem for _, stem, _, _ in stage)}")
+            results = cluster.map_tasks(_run_plan, [(stem, own) for _, stem, _, own in stage], setting,
+                                        shared={"profile": profile, "folder": str(folder)})
+            for (index, stem, _, _), times in zip(stage, results):
+                finished(stem, times)
+                display.note(f"[{index}/{len(plans)}] {stem}: done in {times['seconds']:.0f} s on the cluster")
     run["models"] = {**previous.get("models", {}), **_models_used(folder, [(s, p) for s, p, _ in plans])}
     run["finished"] = _now()
     run["seconds"] = round(sum(e.get("seconds", 0.0) for e in run["notebooks"].values()), 1)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from t2fsnn import cache
+from t2fsnn import cache, cluster
 from t2fsnn.experiments.analysis import settling_step
 from t2fsnn.checks import check_int, is_finite, is_int, check_finite_tensor
 from t2fsnn.snn.config import TTFSConfig
@@ -259,8 +259,13 @@ def configuration_table(net, images: torch.Tensor, labels: torch.Tensor,
                         configs: Union[Mapping[str, TTFSConfig], Sequence[TTFSConfig]],
                         reference: Optional[TTFSConfig] = None, tolerance: float = 0.5,
                         ann_accuracy_value: Optional[float] = None, batch_size: int = 256, engine: str = "exact",
-                        device="cpu", use_cache: bool = True, cache_root=None, progress: bool = False) -> pd.DataFrame:
+                        device="cpu", use_cache: bool = True, cache_root=None, progress: bool = False,
+                        scheduler: Optional[str] = None) -> pd.DataFrame:
     """One row per configuration (named by the mapping's keys, else numbered): the columns of ``COLUMNS``.
+
+    ``scheduler`` (default ``$T2FSNN_SCHEDULER``, see :mod:`t2fsnn.cluster`) measures the
+    configurations as tasks on a Dask cluster; each result is cached by its key either way,
+    and the table is the same.
 
     ``reference`` (default: the first configuration) is the row the energies are relative
     to; when it is not among ``configs`` it is measured too and added as a last row named
@@ -284,13 +289,20 @@ def configuration_table(net, images: torch.Tensor, labels: torch.Tensor,
     reference = next(iter(named.values())) if reference is None else reference
     if all(cfg != reference for cfg in named.values()):
         named["reference"] = reference
+    setting = cluster.scheduler_setting(scheduler)  # a bad value is refused before any work
     ann = ann_accuracy(net, images, labels) if ann_accuracy_value is None else float(ann_accuracy_value)
+    options = dict(tolerance=tolerance, batch_size=batch_size, engine=engine, device=device, use_cache=use_cache,
+                   cache_root=cache_root)
+    if setting is None:
+        measured = [measure(net, images, labels, cfg, **options)
+                    for cfg in tqdm(named.values(), desc="configurations", disable=not progress, leave=False)]
+    else:
+        measured = cluster.map_tasks(_measure_task, list(named.values()), setting,
+                                     shared=dict(net=net, images=images, labels=labels, options=options))
     rows = {}
-    for name, cfg in tqdm(named.items(), desc="configurations", disable=not progress, leave=False):
+    for (name, cfg), values in zip(named.items(), measured):
         rows[name] = {"T": cfg.T, "tau": _kernel_value(cfg.tau), "td": _kernel_value(cfg.td), "ef_start": cfg.ef_start,
-                      **measure(net, images, labels, cfg, tolerance, batch_size, engine, device, use_cache,
-                                cache_root),
-                      "reference": cfg == reference}
+                      **values, "reference": cfg == reference}
     ref = next(row for row in rows.values() if row["reference"])
     for row in rows.values():
         row["gap to ANN"] = ann - row["accuracy"]
@@ -302,10 +314,16 @@ def configuration_table(net, images: torch.Tensor, labels: torch.Tensor,
     return table
 
 
+def _measure_task(cfg: TTFSConfig, net, images, labels, options: dict) -> dict:
+    """One configuration measured on a cluster worker (a module-level function, so Dask can send it)."""
+    return measure(net, images, labels, cfg, **options)
+
+
 def evaluate_grid(net, images: torch.Tensor, labels: torch.Tensor, T_values, tau_values, ef_starts=(None,),
                   td_offsets=(0.0,), reference: Optional[TTFSConfig] = None, tolerance: float = 0.5,
                   ann_accuracy_value: Optional[float] = None, batch_size: int = 256, engine: str = "exact",
-                  device="cpu", use_cache: bool = True, cache_root=None, progress: bool = False) -> pd.DataFrame:
+                  device="cpu", use_cache: bool = True, cache_root=None, progress: bool = False,
+                  scheduler: Optional[str] = None) -> pd.DataFrame:
     """Every configuration of the grid (:func:`grid`) on the images: one row each, numbered, as :func:`configuration_table`.
 
     ``reference`` is the configuration the energies are relative to, e.g. the paper's
@@ -315,7 +333,7 @@ def evaluate_grid(net, images: torch.Tensor, labels: torch.Tensor, T_values, tau
     """
     configs = grid(T_values, tau_values, ef_starts, td_offsets)
     return configuration_table(net, images, labels, configs, reference, tolerance, ann_accuracy_value, batch_size,
-                               engine, device, use_cache, cache_root, progress)
+                               engine, device, use_cache, cache_root, progress, scheduler)
 
 
 # ---------------------------------------------------------------------------
