@@ -161,3 +161,18 @@ def test_a_recorded_ann_whose_hash_differs_is_refused(tmp_path):
     (recorded.parent / "run.json").write_text(json.dumps({"models": {}}))
     with pytest.raises(RecordedModelError, match=r"run.json does not list it under 'models'"):
         train_or_load(**{**SMALL, "epochs": 1}, cache_root=tmp_path / "empty", recorded_root=tmp_path / "runs")
+
+
+def test_bf16_training_is_refused_where_it_would_be_emulated(tmp_path, monkeypatch):
+    import t2fsnn.training as training
+
+    monkeypatch.setattr(training, "native_bf16", lambda device: False)
+    with pytest.raises(ValueError, match=r"precision='bf16' is not allowed on this cpu .*precision='fp32'"):
+        train_or_load(**{**SMALL, "precision": "bf16", "epochs": 1}, cache_root=tmp_path)
+    assert not list(tmp_path.rglob("*.pt"))  # refused before any epoch
+    monkeypatch.setattr(training, "native_bf16", lambda device: True)
+    trained = train_or_load(**{**SMALL, "precision": "bf16", "epochs": 1}, cache_root=tmp_path)
+    assert not trained.from_cache and trained.spec["precision"] == "bf16"
+    # a network trained in bf16 elsewhere still loads here: only training is refused
+    monkeypatch.setattr(training, "native_bf16", lambda device: False)
+    assert train_or_load(**{**SMALL, "precision": "bf16", "epochs": 1}, cache_root=tmp_path).from_cache
