@@ -2,7 +2,8 @@
 
 The package has four parts, each importing only the ones listed before it:
 
-- ``t2fsnn.data``, ``models``, ``training`` (with ``cache``, ``checks``): the ANN side;
+- ``t2fsnn.data``, ``models``, ``training`` (with ``cache``, ``checks``, ``cluster``): the ANN side and the
+  shared machinery;
 - ``t2fsnn.snn``: the method (kernels, conversion, engines, codings, GO, metrics);
 - ``t2fsnn.experiments``: the paper's experiments and ours, and their figures;
 - ``t2fsnn.book``: running the notebooks, recording runs, the report, building the book.

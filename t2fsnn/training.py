@@ -1,6 +1,7 @@
 """Seeded, cached training of the ANNs."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -152,6 +153,57 @@ def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.stack(decoded).float().div_(255.0)
 
 
+def _ranks(device: torch.device) -> tuple[int, int, torch.device]:
+    """This process's rank, the number of processes and its device.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the process group is started here unless the caller
+    started one: gloo on a CPU, NCCL on GPUs with one GPU per process (``LOCAL_RANK``).
+    """
+    dist = torch.distributed
+    started = dist.is_available() and dist.is_initialized()
+    world = dist.get_world_size() if started else int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+        torch.cuda.set_device(device)  # NCCL and the object broadcasts use the current GPU
+    if not started:
+        if not dist.is_available():
+            raise RuntimeError(f"WORLD_SIZE={world} asks for {world} processes, but this torch build has no "
+                               "torch.distributed")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _from_rank0(function, rank: int, world: int):
+    """``function()`` run by rank 0 alone, its result (or its exception) given to every rank.
+
+    Rank 0 alone reads and writes the cache: the ranks need not share a disk and agree on what it held.
+    """
+    if world == 1:
+        return function()
+    box = [None]
+    if rank == 0:
+        try:
+            box[0] = (function(), None)
+        except Exception as error:  # the other ranks raise it too instead of waiting for rank 0 forever
+            box[0] = (None, error)
+    torch.distributed.broadcast_object_list(box, src=0)
+    result, error = box[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def _sum_over_ranks(values: list, world: int, device: torch.device) -> list:
+    if world == 1:
+        return values
+    total = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(total)
+    return total.tolist()
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500, device="cpu") -> float:
     """Top-1 accuracy in percent."""
@@ -195,6 +247,18 @@ def train_or_load(
     Before training, the cache is searched, then the recorded runs under ``recorded_root``
     (see :func:`recorded_model`; ``None`` skips them): an ANN recorded with the book under the
     same key is loaded, after its sha256 is checked, instead of trained again.
+
+    Under ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1; every process calls this with
+    the same arguments) the network is trained with ``DistributedDataParallel``, the process
+    group started here if needed (gloo on a CPU, NCCL with one GPU per ``LOCAL_RANK``). Every
+    process draws the same seeded order, JPEG choice and augmentation for each batch of
+    ``batch_size`` and trains on its share ``[rank::N]`` of it, each share's loss weighted by
+    its size so that the averaged gradient is that of the whole batch; the schedule is that of
+    one process. BatchNorm uses each process's own batch statistics (plain DDP, no
+    SyncBatchNorm), and a batch must give every process at least one image. Rank 0 alone reads
+    the cache, writes the entry and the resume checkpoint, evaluates and shows progress; every
+    process returns rank 0's network. The key does not depend on ``N``: the result is the same
+    network trained on the same batches, up to the per-process BatchNorm statistics and rounding.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not allowed: choose one of {', '.join(map(repr, PRECISIONS))}")
@@ -234,22 +298,44 @@ def train_or_load(
     }
     key = cache.cache_key(spec)
     path = Path(cache_root or cache.cache_dir()) / "models" / f"{model}-{dataset}-{key}.pt"
-    dev = resolve_device(device)
+    rank, world, dev = _ranks(resolve_device(device))
+    smallest = min(batch_size, len(x_train) % batch_size or batch_size)
+    if smallest < world:
+        raise ValueError(
+            f"batch_size={batch_size} on {len(x_train)} training images gives a batch of {smallest} image(s), fewer "
+            f"than the {world} processes (WORLD_SIZE={world}): every process needs a share of every batch; choose "
+            f"batch_size or train_limit so that every batch holds at least {world} images")
+    progress = progress and rank == 0
+
+    def lookup():
+        stored = cache.load_entry(path, ("state_dict", "history"))  # a damaged entry is retrained
+        if stored is not None or recorded_root is None:
+            return stored, "cache", path
+        recorded = recorded_model(path.name, recorded_root)
+        if recorded is None:
+            return None, "cache", path
+        origin = str(recorded.relative_to(cache.REPO_ROOT)) if recorded.is_relative_to(cache.REPO_ROOT) \
+            else str(recorded)
+        # its sha256 held: damage here is an error
+        return cache.safe_load(recorded, ("state_dict", "history")), origin, recorded
+
+    stored, origin, source = _from_rank0(lookup, rank, world)
     net = models.build(model, info.num_classes)
-    stored, origin = cache.load_entry(path, ("state_dict", "history")), "cache"  # a damaged entry is retrained
-    recorded = recorded_model(path.name, recorded_root) if stored is None and recorded_root is not None else None
-    if recorded is not None:
-        stored = cache.safe_load(recorded, ("state_dict", "history"))  # its sha256 held: damage here is an error
-        origin = str(recorded.relative_to(cache.REPO_ROOT)) if recorded.is_relative_to(cache.REPO_ROOT) else str(recorded)
     if stored is not None:
         net.load_state_dict(stored["state_dict"])
-        check_finite_weights(net, f"the ANN {recorded if recorded is not None else path}")
+        check_finite_weights(net, f"the ANN {source}")
         history = pd.DataFrame(stored["history"])
-        net.to(dev)
-        accuracy = evaluate(net, x_test, y_test, device=dev)
+        accuracy = _from_rank0(lambda: evaluate(net.to(dev), x_test, y_test, device=dev), rank, world)
         return TrainedModel(net.cpu().eval(), key, spec, history, accuracy, from_cache=True, origin=origin)
 
-    cache.ensure_writable(path.parent)  # refuse before training, not after it
+    # an interrupted training resumes from its last completed epoch
+    partial = path.with_name(path.stem + ".partial.pt")
+
+    def prepare():
+        cache.ensure_writable(path.parent)  # refuse before training, not after it
+        return cache.load_entry(partial, ("state_dict", "optimizer", "schedule", "generator", "torch_rng", "rows"))
+
+    state = _from_rank0(prepare, rank, world)
     check_precision_fits(precision, dev)
     torch.manual_seed(seed)
     net = models.build(model, info.num_classes).to(dev)
@@ -263,9 +349,6 @@ def train_or_load(
     colour = info.shape[0] == 3
     x_jpeg = jpeg_round_trip(x_train, jpeg_quality) if jpeg_quality is not None else None
     rows: list[dict] = []
-    # an interrupted training resumes from its last completed epoch
-    partial = path.with_name(path.stem + ".partial.pt")
-    state = cache.load_entry(partial, ("state_dict", "optimizer", "schedule", "generator", "torch_rng", "rows"))
     if state is not None:
         net.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
@@ -275,8 +358,11 @@ def train_or_load(
         rows = state["rows"]
         if progress:
             tqdm.write(f"resuming training after epoch {len(rows)}")
+    # the ranks start from the same weights: DDP broadcasts rank 0's and averages the gradients
+    train_net = nn.parallel.DistributedDataParallel(net, device_ids=[dev] if dev.type == "cuda" else None) \
+        if world > 1 else net
     for epoch in range(len(rows) + 1, epochs + 1):
-        net.train()
+        train_net.train()
         order = torch.randperm(len(x_train), generator=generator)
         total_loss, correct = 0.0, 0
         bar = tqdm(total=len(x_train), desc=f"epoch {epoch}/{epochs}", unit="img", unit_scale=True,
@@ -289,34 +375,52 @@ def train_or_load(
                 images = torch.where(use_jpeg[:, None, None, None], x_jpeg[index], images)
             if colour:
                 images = _augment(images, generator)
+            # every rank drew for the whole batch, so the generators stay in step; each trains on its share
+            images, labels = images[rank::world], labels[rank::world]
             images, labels = images.to(dev, memory_format=layout), labels.to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                logits = net(images)
+                logits = train_net(images)
                 loss = nn.functional.cross_entropy(logits.float(), labels, label_smoothing=float(label_smoothing))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages over the ranks: weighting a share by its size makes that the batch mean (1.0 in one process)
+            (loss * (len(labels) * world / len(index))).backward()
             optimizer.step()
             schedule.step()
-            total_loss += loss.item() * len(index)
+            total_loss += loss.item() * len(labels)
             correct += (logits.argmax(1) == labels).sum().item()
             bar.update(len(index))
         bar.close()
-        test_acc = evaluate(net, x_test, y_test, device=dev)
-        rows.append({"epoch": epoch, "train_loss": total_loss / len(x_train),
-                     "train_accuracy": 100.0 * correct / len(x_train), "test_accuracy": test_acc})
-        if epoch < epochs:
-            cache.atomic_save({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(),
-                               "schedule": schedule.state_dict(), "generator": generator.get_state(),
-                               "torch_rng": torch.get_rng_state(),
-                               "rows": rows}, partial)
+        total_loss, correct = _sum_over_ranks([total_loss, correct], world, dev)
+        row = {"epoch": epoch, "train_loss": total_loss / len(x_train),
+               "train_accuracy": 100.0 * correct / len(x_train)}
+
+        def end_epoch():
+            accuracy = evaluate(net, x_test, y_test, device=dev)
+            # rank 0's state is every rank's: DDP hands its BatchNorm buffers to all at each step
+            if epoch < epochs:
+                cache.atomic_save({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                                   "torch_rng": torch.get_rng_state(),
+                                   "rows": rows + [{**row, "test_accuracy": accuracy}]}, partial)
+            return accuracy
+
+        rows.append({**row, "test_accuracy": _from_rank0(end_epoch, rank, world)})
         if progress:
-            tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.4f}, test accuracy {test_acc:.2f}%")
+            tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.4f}, "
+                       f"test accuracy {rows[-1]['test_accuracy']:.2f}%")
     net = net.cpu().to(memory_format=torch.contiguous_format).eval()
-    check_finite_weights(net, f"the ANN trained for {path.name} (diverged: try a smaller lr)")
-    history = pd.DataFrame(rows)
-    cache.atomic_save({"state_dict": net.state_dict(), "history": history.to_dict(orient="list"), "spec": spec}, path)
-    partial.unlink(missing_ok=True)
-    return TrainedModel(net, key, spec, history, rows[-1]["test_accuracy"], from_cache=False)
+
+    def keep():
+        check_finite_weights(net, f"the ANN trained for {path.name} (diverged: try a smaller lr)")
+        cache.atomic_save({"state_dict": net.state_dict(), "history": pd.DataFrame(rows).to_dict(orient="list"),
+                           "spec": spec}, path)
+        partial.unlink(missing_ok=True)
+        return net.state_dict(), rows
+
+    state, rows = _from_rank0(keep, rank, world)
+    if rank != 0:  # each rank's BatchNorm buffers saw its own last share: all return rank 0's network
+        net.load_state_dict(state)
+    return TrainedModel(net, key, spec, pd.DataFrame(rows), rows[-1]["test_accuracy"], from_cache=False)
 
 
 def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
