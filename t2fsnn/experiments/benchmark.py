@@ -4,6 +4,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 import pandas as pd
@@ -14,7 +15,7 @@ from t2fsnn.snn.config import TTFSConfig
 from t2fsnn.snn.conversion import convert
 from t2fsnn.training import resolve_device
 
-__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs", "report"]
+__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs", "recorded_certificates", "report"]
 
 INPUT_SHAPES = {"mnist_cnn": (1, 28, 28), "vgg_small": (3, 32, 32), "vgg16": (3, 32, 32)}
 
@@ -133,14 +134,41 @@ def report(table: pd.DataFrame, output=None) -> None:
         table.to_csv(output, index=False)
 
 
+def _results_folder(folder=None) -> Path:
+    return Path(folder) if folder else Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
 def recorded_runs(folder=None) -> list[tuple[dict, pd.DataFrame]]:
     """Benchmark tables recorded elsewhere (``benchmarks/results``), each with its provenance."""
     import yaml
-    from pathlib import Path
 
-    folder = Path(folder) if folder else Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    folder = _results_folder(folder)
     index = folder / "runs.yml"
     if not index.exists():
         return []
     runs = yaml.safe_load(index.read_text()) or []
     return [(run, pd.read_csv(folder / run["file"])) for run in runs if (folder / run["file"]).exists()]
+
+
+CERTIFICATE_KIND = "early_firing"  # runs.yml entries written by benchmarks/early_firing.py
+
+
+def recorded_certificates(folder=None) -> pd.DataFrame:
+    """Per network and early-firing method of each recorded ``early_firing`` run: its cost in ANN passes,
+    the neurons whose spike step differs from the clock and how many of them are certified ties."""
+    columns = ["network", "method", "test images", "ANN passes", "differing", "certified ties", "machine"]
+    rows = []
+    for run, timings in recorded_runs(folder):
+        if run.get("kind") != CERTIFICATE_KIND:
+            continue
+        ties = pd.read_csv(_results_folder(folder) / run["ties"])
+        for (network, method), layers in ties.groupby(["network", "method"], sort=False):
+            timed = timings[timings["method"].str.startswith(f"T2FSNN+EF exact, {method} ")]
+            if len(timed) != 1:
+                raise ValueError(f"{run['file']}: expected one timing row for early-firing method {method!r}, "
+                                 f"found {len(timed)}")
+            rows.append({"network": network, "method": method, "test images": run.get("images"),
+                         "ANN passes": float(timed["ratio to ANN"].iloc[0]),
+                         "differing": int(layers["differing"].sum()),
+                         "certified ties": int(layers["certified ties"].sum()), "machine": run.get("machine")})
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,39 @@
+"""Recorded benchmark runs: the early-firing certificates are summed per network and method from their files."""
+import pandas as pd
+import pytest
+import yaml
+
+from t2fsnn.experiments import benchmark
+
+
+def _recorded_folder(tmp_path, methods=("cutoffs", "candidates")):
+    timings = pd.DataFrame([
+        {"model": "mnist_cnn", "device": "cpu", "method": "converted ANN forward", "ratio to ANN": 1.0},
+        *({"model": "mnist_cnn", "device": "cpu", "method": f"T2FSNN+EF exact, {m} (ef_start=10, trained, test images)",
+           "ratio to ANN": ratio} for m, ratio in zip(methods, (7.5, 12.0))),
+    ])
+    timings.to_csv(tmp_path / "cpu-ef.csv", index=False)
+    ties = pd.DataFrame([{"network": "mnist_cnn", "method": m, "layer": layer, "differing": d, "certified ties": d}
+                         for m in ("cutoffs", "candidates") for layer, d in ((1, 0), (2, 3), (3, 1))])
+    ties.to_csv(tmp_path / "cpu-ef_ties.csv", index=False)
+    runs = [{"file": "cpu-ef.csv", "kind": "early_firing", "ties": "cpu-ef_ties.csv", "images": 64, "machine": "here"},
+            {"file": "cpu-ef.csv", "machine": "a timing run without ties"}]
+    (tmp_path / "runs.yml").write_text(yaml.safe_dump(runs))
+    return tmp_path
+
+
+def test_certificates_are_totals_per_method_with_their_cost(tmp_path):
+    table = benchmark.recorded_certificates(_recorded_folder(tmp_path))
+    assert table["method"].tolist() == ["cutoffs", "candidates"]
+    assert table["ANN passes"].tolist() == [7.5, 12.0]
+    assert table["differing"].tolist() == [4, 4] and table["certified ties"].tolist() == [4, 4]
+    assert table["test images"].tolist() == [64, 64]
+
+
+def test_a_certificate_without_its_timing_row_is_an_error_naming_the_file(tmp_path):
+    with pytest.raises(ValueError, match=r"cpu-ef.csv: expected one timing row for early-firing method 'candidates'"):
+        benchmark.recorded_certificates(_recorded_folder(tmp_path, methods=("cutoffs",)))
+
+
+def test_no_recorded_runs_give_an_empty_table(tmp_path):
+    assert benchmark.recorded_certificates(tmp_path).empty
