@@ -359,7 +359,7 @@ def record(profile: str, overrides: Optional[Mapping[str, Any]] = None, notebook
 
     def started(stem, params):
         run["notebooks"][stem] = {"parameters": _as_stored(params), "commit": revision["commit"], "start": _now(),
-                                  "status": "running"}
+                                  "scheduler": setting or "this process", "status": "running"}
 
     def finished(stem, times):
         run["notebooks"][stem].update({**times, "status": "done"})

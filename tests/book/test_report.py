@@ -132,7 +132,23 @@ def test_an_interrupted_record_resumes_and_finishes(tmp_path):
     finished = json.loads(run_file.read_text())
     assert finished["complete"] and finished["notebooks"]["01_train_and_convert"]["start"] == first["start"]
     assert finished["notebooks"]["02_ttfs_coding_primer"]["status"] == "done"
+    assert finished["notebooks"]["02_ttfs_coding_primer"]["scheduler"] == "this process"
     assert not list((out / "smoke-mnist_subset").glob(".*.ipynb"))  # no half-written notebook left
+
+
+def test_a_record_on_a_local_cluster_trains_first_then_runs_the_rest_as_tasks(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed", reason="needs Dask: pip install 't2fsnn[cluster]'")
+    monkeypatch.setenv("T2FSNN_CACHE", str(tmp_path / "cache"))  # the workers inherit it: one cache for all
+    stems = ["01_train_and_convert", "02_ttfs_coding_primer", "03_spike_time_distributions"]
+    folder = record.record("smoke", notebooks=stems, allow_dirty=True, output_root=tmp_path / "recorded",
+                           scheduler="local:2")
+    run = json.loads((folder / "run.json").read_text())
+    assert run["complete"] and all(run["notebooks"][s]["scheduler"] == "local:2" for s in stems)
+    assert all((folder / f"{s}.ipynb").exists() for s in stems)
+    trained = run["notebooks"]["01_train_and_convert"]["end"]
+    assert all(run["notebooks"][s]["start"] >= trained for s in stems[1:])  # they waited for the ANN
+    models = list((tmp_path / "cache" / "models").glob("*.pt"))
+    assert len(models) == 1  # trained once, by notebook 01; the others loaded it
 
 
 def test_record_refuses_a_dirty_tree_and_unknown_notebooks(tmp_path, monkeypatch):
