@@ -9,7 +9,9 @@ The scheduler comes from the argument, else ``$T2FSNN_SCHEDULER``:
 
 Dask (``pip install 't2fsnn[cluster]'``) is imported only when a cluster is asked for. A task
 whose worker dies is run again on another worker (``retries``); the results come back in the
-order of the items, so a table built from them is the same whichever way it ran.
+order of the items, so a table built from them is the same whichever way it ran. A script
+that asks for ``local:N`` must do its work under ``if __name__ == "__main__":``: the workers
+are new Python processes, and each imports the script's main module.
 """
 from __future__ import annotations
 
