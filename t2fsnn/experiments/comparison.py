@@ -33,7 +33,8 @@ from t2fsnn.snn.config import TTFSConfig
 from t2fsnn.snn.metrics import ENERGY_PARAMETERS, normalized_energy
 
 __all__ = ["CodingRun", "T2FSNN_LATENCIES", "SPIKE_COUNTS", "run_coding", "run_codings", "latency_to_accuracy", "baseline_configs", "t2fsnn_variants",
-           "comparison_table", "horizon_check", "accuracy_curves", "key_points", "with_paper", "T2FSNN_VARIANTS"]
+           "comparison_table", "horizon_check", "accuracy_curves", "key_points", "with_paper", "T2FSNN_VARIANTS",
+           "LATENCY_DEFINITIONS", "definition_key", "first_step_within", "latency_definitions_table"]
 
 T2FSNN_VARIANTS = ("T2FSNN", "T2FSNN+GO", "T2FSNN+EF", "T2FSNN+GO+EF")
 # which latency a T2FSNN row of Table II reports; which layers' spikes count
@@ -121,6 +122,69 @@ class CodingRun:
         return {"accuracy": self.accuracy_at(latency), "latency": latency, "settled latency": settled,
                 "spikes": self.spikes_at(latency), "input spikes": self.spikes_at(latency, "input"),
                 "final accuracy": self.final_accuracy, "steps simulated": self.steps}
+
+
+# Table II under each latency a reader may mean: the curve's settled step, the first step within a
+# point (or a tenth) of the ANN, and the whole horizon simulated (T2FSNN: its pipeline)
+LATENCY_DEFINITIONS = ("settled", "within 1 point of the ANN", "within 0.1 point of the ANN", "steps simulated")
+_WITHIN = {"within 1 point of the ANN": 1.0, "within 0.1 point of the ANN": 0.1}
+
+
+def definition_key(definition: str) -> str:
+    """A short name for glue keys: ``settled``, ``within_1``, ``within_0_1``, ``simulated``."""
+    if definition not in LATENCY_DEFINITIONS:
+        raise ValueError(f"definition={definition!r} is not allowed: choose one of {', '.join(LATENCY_DEFINITIONS)}")
+    if definition in _WITHIN:
+        return "within_" + f"{_WITHIN[definition]:g}".replace(".", "_")
+    return {"settled": "settled", "steps simulated": "simulated"}[definition]
+
+
+def first_step_within(accuracy_over_time, target: float, points: float) -> Optional[int]:
+    """The first step (1-based) whose accuracy is at least ``target - points``; ``None`` if none is."""
+    if not (isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0):
+        raise ValueError(f"points={points!r} is not allowed: it must be a number of percentage points >= 0")
+    if not np.isfinite(target):
+        raise ValueError(f"target={target!r} is not allowed: it must be a finite accuracy in percent")
+    reached = np.nonzero(np.asarray(accuracy_over_time, dtype=float) >= target - points - 1e-9)[0]
+    return int(reached[0]) + 1 if reached.size else None
+
+
+def latency_definitions_table(runs: Mapping[str, "CodingRun"], ann_accuracy: float, tolerance: float = 0.1,
+                              reference: str = "rate", count_input_spikes: bool = False) -> pd.DataFrame:
+    """Each coding's latency, accuracy, spikes and energy under every one of ``LATENCY_DEFINITIONS``.
+
+    Rows ``(coding, definition)``. The energy is normalized to ``reference`` under the same
+    definition; a latency that is never reached (the curve never comes that close to the ANN)
+    is missing, and so are the energies that need it.
+    """
+    if reference not in runs:
+        raise ValueError(f"reference={reference!r} is not allowed: choose one of the runs {', '.join(runs)}")
+
+    def latency(run, definition):
+        if definition == "settled":
+            return run.latency(tolerance)
+        if definition == "steps simulated":
+            return run.steps
+        return first_step_within(run.accuracy_over_time, ann_accuracy, _WITHIN[definition])
+
+    def spikes(run, step):
+        return run.spikes_at(step) + (run.spikes_at(step, "input") if count_input_spikes else 0.0)
+
+    rows = []
+    for definition in LATENCY_DEFINITIONS:
+        ref_step = latency(runs[reference], definition)
+        for name, run in runs.items():
+            step = latency(run, definition)
+            row = {"coding": name, "definition": definition, "latency (steps)": step,
+                   "accuracy (%)": run.accuracy_at(step) if step else None,
+                   "spikes (10^6)": spikes(run, step) / 1e6 if step else None}
+            for hardware, label in (("truenorth", "energy TrueNorth"), ("spinnaker", "energy SpiNNaker")):
+                row[label] = normalized_energy(spikes(run, step), step, spikes(runs[reference], ref_step), ref_step,
+                                               hardware) if step and ref_step else None
+            rows.append(row)
+    order = {name: i for i, name in enumerate(runs)}
+    table = pd.DataFrame(rows).sort_values("coding", key=lambda c: c.map(order), kind="stable")
+    return table.set_index(["coding", "definition"]).astype(float)
 
 
 def _spikes_per_step(result) -> torch.Tensor:

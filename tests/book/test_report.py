@@ -289,6 +289,18 @@ def test_a_latency_that_passes_under_another_definition_names_it(tmp_path, simul
         assert why.startswith("network: measured on the small VGG")
 
 
+@pytest.mark.parametrize("simulated_energy, expected", [(0.30, "definition"), (0.45, "network")])  # ±25 % of 0.317
+def test_an_energy_that_passes_at_another_latency_names_that_definition(tmp_path, simulated_energy, expected):
+    claim = [c for c in report.CLAIMS if c.section == "Table II (CIFAR-10)" and c.claim.startswith("phase: energy, TrueNorth")][0]
+    values = _fake_run(tmp_path, claim.run, {"tn_phase": 1.86, "tn_phase_settled": 1.86, "tn_phase_within_1": 2.5,
+                                             "tn_phase_within_0_1": float("nan"), "tn_phase_simulated": simulated_energy},
+                       others={"06_inference_curves": {"horizons_flat": "every baseline curve is flat"}})
+    why = _why(claim, values)
+    assert why.split(":")[0] == expected
+    if expected == "definition":
+        assert why == f"definition: reproduced with the latency steps simulated ({simulated_energy:g})"
+
+
 @pytest.mark.parametrize("network, expected", [("small VGG", "network"), ("VGG-16", "real")])
 def test_a_stand_in_network_is_named_and_the_paper_network_is_not(tmp_path, network, expected):
     claim = report.Claim(section="s", claim="c", paper=6.9e4, run="run", notebook="05_ablation", value="spikes",

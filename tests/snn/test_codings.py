@@ -265,6 +265,36 @@ def test_comparison_table_reads_spikes_at_the_latency():
         comparison_table(runs, reference="phase")
 
 
+def test_latency_definitions_give_each_coding_its_latency_spikes_and_energy():
+    import pandas as pd
+
+    from t2fsnn.experiments.comparison import first_step_within, latency_definitions_table, definition_key
+
+    assert first_step_within([10, 89.5, 89.95, 90], target=90, points=1) == 2
+    assert first_step_within([10, 89.5, 89.95, 90], target=90, points=0.1) == 3
+    assert first_step_within([10, 20], target=90, points=1) is None
+    with pytest.raises(ValueError, match="points=-1"):
+        first_step_within([1], target=90, points=-1)
+    runs = {"rate": _run("rate", [0, 89.5, 90, 90, 90, 90], [1e6] * 6),
+            "burst": _run("burst", [0, 80, 89.95, 89.0, 89.0, 89.0], [1e5, 1e5, 1e5, 0, 0, 0])}
+    table = latency_definitions_table(runs, ann_accuracy=90.0, tolerance=0.1)
+    assert table.loc[("rate", "within 1 point of the ANN"), "latency (steps)"] == 2
+    assert table.loc[("rate", "within 0.1 point of the ANN"), "latency (steps)"] == 3
+    assert table.loc[("rate", "steps simulated"), "latency (steps)"] == 6
+    assert table.loc[("burst", "settled"), "latency (steps)"] == 3  # within 0.1 of its final 89.0 from step 3 on
+    assert table.loc[("burst", "within 0.1 point of the ANN"), "latency (steps)"] == 3
+    # energy relative to rate under the same definition: within 0.1 point both read step 3
+    assert table.loc[("burst", "within 0.1 point of the ANN"), "energy TrueNorth"] == pytest.approx(0.3 / 3 * 0.4 + 0.6)
+    assert table.loc[("rate", "steps simulated"), "energy SpiNNaker"] == pytest.approx(1.0)
+    never = latency_definitions_table({**runs, "phase": _run("phase", [0, 50, 60, 70, 70, 70], [1] * 6)}, 90.0)
+    assert pd.isna(never.loc[("phase", "within 1 point of the ANN"), "energy TrueNorth"])
+    assert never.loc[("phase", "steps simulated"), "accuracy (%)"] == 70
+    assert [definition_key(d) for d in ("settled", "within 1 point of the ANN", "within 0.1 point of the ANN",
+                                        "steps simulated")] == ["settled", "within_1", "within_0_1", "simulated"]
+    with pytest.raises(ValueError, match="definition='halfway'"):
+        definition_key("halfway")
+
+
 def test_run_coding_matches_simulate(trained_mnist):
     net, images, labels = trained_mnist
     cfg = BurstConfig(T=10)
