@@ -31,7 +31,7 @@ from t2fsnn.snn.engines import register
 from t2fsnn.snn.engines.result import SimulationResult
 
 __all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_steps", "trace_clock", "ClockTrace",
-           "certify_against_clock", "Certificate", "rounding_bound", "EARLY_FIRING_METHODS"]
+           "certify_against_clock", "Certificate", "rounding_bound", "EARLY_FIRING_METHODS", "early_firing_method"]
 
 # upper bound on the values held at once when stacking partial integrations
 _STACK_BUDGET = 2 ** 25
@@ -127,6 +127,7 @@ def _late_events(routed: torch.Tensor, first: int, last: int):
 # firing neuron is a candidate and "cutoffs" wins (50 against 228 ANN passes, 64 images, 2-core CPU).
 # Both agree with the clock up to float32 rounding (the book's primer states the rule).
 EARLY_FIRING_METHODS = ("cutoffs", "candidates")
+#: How the exact engine finds the early-firing partial sums: one of ``EARLY_FIRING_METHODS``.
 early_firing_method = "cutoffs"
 # values held at once while summing the candidates' inputs
 _CANDIDATE_BUDGET = 2 ** 22
