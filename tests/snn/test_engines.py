@@ -207,22 +207,31 @@ def test_every_difference_from_the_clock_is_a_certified_tie_on_the_trained_mnist
         assert abs(exact.accuracy(_labels(net, images)) - clock.accuracy(_labels(net, images))) <= 100 / len(images)
 
 
-@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
-def test_every_difference_from_the_clock_is_a_certified_tie_on_the_small_vgg(monkeypatch, method):
-    """The small VGG at the paper's setting (T = 80, tau = 20, EF at 40); its weights are drawn, since the
-    tests never read CIFAR-10, but its convolutions, pooling and dense layers are the book's."""
+@pytest.fixture(scope="module")
+def small_vgg_and_its_clock():
+    """The small VGG at the paper's setting (T = 80, tau = 20, EF at 40), and the clock's predictions (run once)."""
     from t2fsnn import models
-    from t2fsnn.snn.engines import ttfs
 
-    monkeypatch.setattr(ttfs, "early_firing_method", method)
     torch.manual_seed(0)
     images = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     net = convert(models.build("vgg_small", 10).eval(), images)
     cfg = TTFSConfig(T=80, tau=20.0, ef_start=40)
+    return net, images, cfg, net.simulate(images, cfg, engine="clock").predictions_over_time
+
+
+@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
+def test_every_difference_from_the_clock_is_a_certified_tie_on_the_small_vgg(monkeypatch, method,
+                                                                             small_vgg_and_its_clock):
+    """Its weights are drawn, since the tests never read CIFAR-10, but its convolutions, pooling and dense
+    layers are the book's."""
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", method)
+    net, images, cfg, clock_predictions = small_vgg_and_its_clock
     certificate = _certify(net, images, cfg)
-    exact, clock = net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock")
+    exact = net.simulate(images, cfg, engine="exact")
     if sum(certificate.differing) == 0:  # no tie at all: the two engines agree spike for spike, step by step
-        assert torch.equal(exact.predictions_over_time, clock.predictions_over_time)
+        assert torch.equal(exact.predictions_over_time, clock_predictions)
 
 
 def _labels(net, images):
