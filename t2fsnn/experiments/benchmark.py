@@ -156,7 +156,7 @@ CERTIFICATE_KIND = "early_firing"  # runs.yml entries written by benchmarks/earl
 def recorded_certificates(folder=None) -> pd.DataFrame:
     """Per network and early-firing method of each recorded ``early_firing`` run: its cost in ANN passes,
     the neurons whose spike step differs from the clock and how many of them are certified ties."""
-    columns = ["network", "method", "test images", "ANN passes", "differing", "certified ties", "machine"]
+    columns = ["network", "setting", "method", "test images", "ANN passes", "differing", "certified ties", "machine"]
     rows = []
     for run, timings in recorded_runs(folder):
         if run.get("kind") != CERTIFICATE_KIND:
@@ -167,7 +167,7 @@ def recorded_certificates(folder=None) -> pd.DataFrame:
             if len(timed) != 1:
                 raise ValueError(f"{run['file']}: expected one timing row for early-firing method {method!r}, "
                                  f"found {len(timed)}")
-            rows.append({"network": network, "method": method, "test images": run.get("images"),
+            rows.append({"network": network, "setting": run.get("setting"), "method": method, "test images": run.get("images"),
                          "ANN passes": float(timed["ratio to ANN"].iloc[0]),
                          "differing": int(layers["differing"].sum()),
                          "certified ties": int(layers["certified ties"].sum()), "machine": run.get("machine")})
