@@ -1,6 +1,6 @@
 """Engine speed as ratios to one converted-ANN forward pass on the same batch.
 
-    python benchmarks/benchmark.py [--batch-size 256] [--device auto|cpu|cuda] [--output results.csv]
+    python benchmarks/benchmark.py [--batch-size 256] [--device auto|cpu|cuda] [--fuse] [--output results.csv]
 
 Runs on the CPU, and on CUDA as well when a GPU is present and --device is auto.
 """
@@ -23,14 +23,25 @@ def main(argv=None) -> int:
     parser.add_argument("--ef-start", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-clock", action="store_true", help="skip the clock-driven reference")
+    parser.add_argument("--fuse", action="store_true",
+                        help="also time the exact engine without early firing, its element-wise passes fused (torch.compile)")
     parser.add_argument("--output", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     devices = ["cpu", "cuda"] if args.device == "auto" and torch.cuda.is_available() else [
         "cpu" if args.device == "auto" else args.device]
     methods = default_methods(T=args.T, tau=args.tau, ef_start=args.ef_start, clock=not args.no_clock)
-    table = pd.concat([
-        engine_timings(args.models, args.batch_size, device, methods, repeats=args.repeats) for device in devices
-    ], ignore_index=True)
+    tables = [engine_timings(args.models, args.batch_size, device, methods, repeats=args.repeats) for device in devices]
+    if args.fuse:
+        from t2fsnn.snn import kernels
+
+        kernels.fuse_elementwise = True  # compiled on first use, before the timed repeats
+        exact = [m for m in methods if m[2] == "exact" and m[1].ef_start is None]  # the fused path: no early firing
+        for device in devices:
+            fused = engine_timings(args.models, args.batch_size, device, exact, repeats=args.repeats)
+            fused = fused[fused["method"] != "converted ANN forward"]
+            fused["method"] = fused["method"] + " (fused)"
+            tables.append(fused)
+    table = pd.concat(tables, ignore_index=True)
     report(table, args.output)
     return 0
 

@@ -6,6 +6,8 @@ layer's fire phase. All functions accept floats or tensors and broadcast.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "crossing_steps",
     "first_crossing",
     "fast_crossing_steps",
+    "fire_and_decode",
+    "fuse_elementwise",
 ]
 
 
@@ -184,3 +188,36 @@ def fast_crossing_steps(u: torch.Tensor, table: torch.Tensor, finite: bool = Fal
     steps = count.index_select(0, index)
     steps += u.view(-1) < inner.index_select(0, index)
     return steps.view(u.shape)
+
+
+#: Whether :func:`fire_and_decode` runs as one fused kernel (``torch.compile``, compiled on first
+#: use, about 5 s on a CPU). Off by default so that no test or notebook waits for a compile;
+#: ``T2FSNN_FUSE=1`` turns it on. The results are identical either way.
+fuse_elementwise = os.environ.get("T2FSNN_FUSE", "") == "1"
+_FUSED = None
+
+
+def _steps_and_values(u: torch.Tensor, count: torch.Tensor, inner: torch.Tensor, values: torch.Tensor):
+    """The bucket look-up of ``fast_crossing_steps`` and the decoding of its steps, on a flat float32 ``u``."""
+    index = (u.view(torch.int32).to(torch.int64) >> _BUCKET_SHIFT) & (_BUCKETS - 1)
+    steps = count[index] + (u < inner[index]).to(count.dtype)
+    return steps, values[steps]
+
+
+def _fused():
+    global _FUSED
+    if _FUSED is None:
+        _FUSED = torch.compile(_steps_and_values, dynamic=True)  # one graph for every layer's size
+    return _FUSED
+
+
+def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, finite: bool = False):
+    """``(steps, values[steps])`` with ``steps = fast_crossing_steps(u, table, finite)``: when a layer fires and
+    the value its spike carries. With ``fuse_elementwise`` both come from one fused pass."""
+    if fuse_elementwise and u.dtype == torch.float32 and table.dtype == torch.float32:
+        buckets = _bucket_tables(table)
+        if buckets is not None and (finite or bool(torch.isfinite(u).all())):
+            steps, decoded = _fused()(u.reshape(-1), *buckets, values)
+            return steps.view(u.shape), decoded.view(u.shape)
+    steps = fast_crossing_steps(u, table, finite)
+    return steps, lookup(values, steps)

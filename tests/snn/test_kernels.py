@@ -79,3 +79,35 @@ def test_first_crossing_equals_stepwise_comparison(dtype, tau, td, T, theta0):
     crossed = u[:, None] >= table[None, :]
     stepwise = torch.where(crossed.any(1), crossed.to(torch.uint8).argmax(1), torch.full((len(u),), -1))
     assert torch.equal(kernels.first_crossing(u, table), stepwise)
+
+
+def test_fire_and_decode_fused_formula_equals_the_lookups():
+    """The formula the fused kernel compiles gives the same steps and values as the two look-ups it replaces."""
+    from t2fsnn.snn import kernels
+
+    table = kernels.threshold_table(T=80, tau=20.0, td=0.0)
+    values = torch.cat([table, torch.zeros(1)])
+    u = torch.cat([torch.randn(5000) * 2, table, torch.nextafter(table, torch.zeros_like(table)), torch.zeros(3)])
+    buckets = kernels._bucket_tables(table)
+    assert buckets is not None
+    steps, decoded = kernels._steps_and_values(u, *buckets, values)
+    expected = kernels.crossing_steps(u, table)
+    assert torch.equal(steps, expected) and torch.equal(decoded, values[expected])
+    assert torch.equal(steps[5000:5080], torch.arange(80))  # a potential equal to a threshold fires at its step
+
+
+def test_the_engine_gives_the_same_spikes_with_the_fused_pass(monkeypatch):
+    """The fused path through simulate_exact, traced by dynamo without code generation (no compile to wait for)."""
+    from t2fsnn import TTFSConfig, convert, models
+    from t2fsnn.snn import kernels
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 28, 28)
+    net = convert(models.build("mnist_cnn", 10).eval(), x)
+    cfg = TTFSConfig(T=20, tau=5.0)
+    plain = net.simulate(x, cfg, engine="exact")
+    monkeypatch.setattr(kernels, "fuse_elementwise", True)
+    monkeypatch.setattr(kernels, "_FUSED", torch.compile(kernels._steps_and_values, backend="eager", dynamic=True))
+    fused = net.simulate(x, cfg, engine="exact")
+    assert all(torch.equal(a, b) for a, b in zip(plain.spike_times, fused.spike_times))
+    assert torch.equal(plain.predictions_over_time, fused.predictions_over_time)

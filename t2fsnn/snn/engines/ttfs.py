@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from t2fsnn.snn.config import TTFSConfig
-from t2fsnn.snn.kernels import crossing_steps, fast_crossing_steps, lookup, threshold_table
+from t2fsnn.snn.kernels import crossing_steps, fast_crossing_steps, fire_and_decode, lookup, threshold_table
 from t2fsnn.snn.engines import register
 from t2fsnn.snn.engines.result import SimulationResult
 
@@ -304,12 +304,14 @@ def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
     """Spike steps in closed form per layer; partial sums only where early firing needs them."""
     T, s = cfg.T, cfg.stride
     tables = _tables(net, cfg, x)
-    steps = [fast_crossing_steps(x, tables[0][:T])]
+    first, decoded = fire_and_decode(x, tables[0][:T], tables[0])
+    steps = [first]
     for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
         block = net.blocks[l - 1]
         if T - 1 - s <= 0:  # no early firing: the block on the decoded spikes, as the clock's last step computes it
-            potential = block(lookup(tables[l - 1], steps[-1]))
-            steps.append(fast_crossing_steps(potential, tables[l][:T], finite=_bounded(block, tables[l - 1])))
+            k, decoded = fire_and_decode(block(decoded), tables[l][:T], tables[l],
+                                         finite=_bounded(block, tables[l - 1]))
+            steps.append(k)
         else:
             steps.append(_fire_steps(block, steps[-1], tables[l - 1], tables[l], T, s))
     window = _output_window(net.blocks[-1], steps[-1], tables[-1], T)
