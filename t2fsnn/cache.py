@@ -15,11 +15,11 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, BinaryIO, Callable, Iterable, Optional
 
 import torch
 
-__all__ = ["cache_dir", "cache_key", "digest", "source_digest", "object_digest", "atomic_save", "safe_load",
+__all__ = ["cache_dir", "cache_key", "digest", "source_digest", "object_digest", "atomic_write", "atomic_save", "safe_load",
            "load_entry", "ensure_writable", "CorruptedCacheError", "CacheNotWritableError", "CacheWarning"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -112,23 +112,17 @@ def _remove_stale_temporaries(path: Path) -> None:
             pass
 
 
-def atomic_save(obj: Any, path: Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """``write(handle)`` into a temporary file in the same folder, then rename it over ``path``.
 
-    A dict gets its content checksum (:func:`object_digest`) under ``CHECKSUM_KEY``, which
-    :func:`safe_load` verifies; the file stays a plain ``torch.load``-able dict. A reader
-    therefore sees either the previous complete file or the new complete file, never a
+    A reader sees either the previous complete file or the new complete file, never a
     partial one, even if the writer is killed.
     """
     path = Path(path)
-    ensure_writable(path.parent)
-    _remove_stale_temporaries(path)
-    if isinstance(obj, dict):
-        obj = {**{k: v for k, v in obj.items() if k != CHECKSUM_KEY}, CHECKSUM_KEY: object_digest(obj)}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -136,6 +130,20 @@ def atomic_save(obj: Any, path: Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_save(obj: Any, path: Path) -> Path:
+    """``torch.save`` through :func:`atomic_write`.
+
+    A dict gets its content checksum (:func:`object_digest`) under ``CHECKSUM_KEY``, which
+    :func:`safe_load` verifies; the file stays a plain ``torch.load``-able dict.
+    """
+    path = Path(path)
+    ensure_writable(path.parent)
+    _remove_stale_temporaries(path)
+    if isinstance(obj, dict):
+        obj = {**{k: v for k, v in obj.items() if k != CHECKSUM_KEY}, CHECKSUM_KEY: object_digest(obj)}
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def safe_load(path: Path, required: Iterable[str] = ()) -> Any:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack CIFAR-10 into one small file that travels to a lent GPU machine, and unpack it there.
 
 The standard ``cifar-10-batches-py`` folder is 178 MB; the GPU machine takes at most
@@ -45,6 +44,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from t2fsnn.cache import atomic_write
 
 FOLDER = "cifar-10-batches-py"
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -164,20 +165,6 @@ def _sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Call ``write(file object)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def pack(source, out: Path, quality: int = 75, lossless: int = 1000, train_quality=None) -> dict:
     """Pack the CIFAR-10 folder ``source`` into ``out``; return the manifest."""
     folder = _source_folder(source)
@@ -205,7 +192,8 @@ def pack(source, out: Path, quality: int = 75, lossless: int = 1000, train_quali
     manifest = {"format": FORMAT, "quality": qualities, "subsampling": "4:2:0", "batches": batches,
                 "sha256": {name: _sha256(value) for name, value in arrays.items()}}
     arrays["manifest"] = np.array(json.dumps(manifest))
-    _write_atomic(Path(out), lambda f: np.savez_compressed(f, **arrays))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(atomic_write(Path(out), lambda f: np.savez_compressed(f, **arrays)), 0o644)
     return manifest
 
 

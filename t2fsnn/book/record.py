@@ -18,12 +18,12 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from t2fsnn.book import runner
+from t2fsnn.cache import atomic_write
 from t2fsnn.book.revision import RevisionError, _git, source_revision
 
 __all__ = ["RECORDED_DIR", "RUN_FILE", "RecordError", "record", "record_name", "read_run", "recorded_runs",
@@ -201,11 +201,8 @@ def recorded_runs(root: os.PathLike = RECORDED_DIR) -> Dict[str, Dict[str, Any]]
 
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
+    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def glued_outputs(path: os.PathLike) -> Dict[str, Dict[str, Any]]:

@@ -51,7 +51,7 @@ def test_pack_and_unpack_keep_labels_exact_images_and_jpeg_ones_close(fake_cifar
     packed = tmp_path / "packed" / "cifar10.npz"
     manifest = pack_cifar10.pack(source.parent, packed, quality=75, lossless=2)
     assert [b["lossless"] for b in manifest["batches"]] == [0] * 5 + [2]
-    assert not list(packed.parent.glob(".*.tmp"))  # written under a temporary name, then renamed
+    assert not list(packed.parent.glob("*.tmp"))  # written under a temporary name, then renamed
     folder = pack_cifar10.unpack(packed, tmp_path / "root")
     assert folder == tmp_path / "root" / "cifar-10-batches-py"
     assert (folder / "batches.meta").read_bytes() == (source / "batches.meta").read_bytes()
