@@ -304,16 +304,17 @@ def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
     """Spike steps in closed form per layer; partial sums only where early firing needs them."""
     T, s = cfg.T, cfg.stride
     tables = _tables(net, cfg, x)
-    first, decoded = fire_and_decode(x, tables[0][:T], tables[0])
-    steps = [first]
-    for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
-        block = net.blocks[l - 1]
-        if T - 1 - s <= 0:  # no early firing: the block on the decoded spikes, as the clock's last step computes it
-            k, decoded = fire_and_decode(block(decoded), tables[l][:T], tables[l],
-                                         finite=_bounded(block, tables[l - 1]))
+    if T - 1 - s <= 0:  # no early firing: each block on the decoded spikes, as the clock's last step computes it
+        k, decoded = fire_and_decode(x, tables[0][:T], tables[0])
+        steps = [k]
+        for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
+            block = net.blocks[l - 1]
+            k, decoded = fire_and_decode(block(decoded), tables[l][:T], tables[l], finite=_bounded(block, tables[l - 1]))
             steps.append(k)
-        else:
-            steps.append(_fire_steps(block, steps[-1], tables[l - 1], tables[l], T, s))
+    else:
+        steps = [fast_crossing_steps(x, tables[0][:T])]
+        for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
+            steps.append(_fire_steps(net.blocks[l - 1], steps[-1], tables[l - 1], tables[l], T, s))
     window = _output_window(net.blocks[-1], steps[-1], tables[-1], T)
     return _result(net, cfg, steps, window, len(x))
 
