@@ -15,7 +15,8 @@ from t2fsnn.snn.config import TTFSConfig
 from t2fsnn.snn.conversion import convert
 from t2fsnn.training import resolve_device
 
-__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs", "recorded_certificates", "report"]
+__all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "recorded_runs", "recorded_ratio", "recorded_certificates",
+           "report"]
 
 INPUT_SHAPES = {"mnist_cnn": (1, 28, 28), "vgg_small": (3, 32, 32), "vgg16": (3, 32, 32)}
 
@@ -148,6 +149,17 @@ def recorded_runs(folder=None) -> list[tuple[dict, pd.DataFrame]]:
         return []
     runs = yaml.safe_load(index.read_text()) or []
     return [(run, pd.read_csv(folder / run["file"])) for run in runs if (folder / run["file"]).exists()]
+
+
+def recorded_ratio(table: pd.DataFrame, model: str, method_start: str, device_start: str = "NVIDIA",
+                   file: Optional[str] = None) -> float:
+    """The ratio to ANN of the first row of ``table`` (recorded runs, with their ``file``) for ``model`` whose
+    method and device start as given; NaN where none was recorded."""
+    if not len(table):
+        return float("nan")
+    rows = table[(table["model"] == model) & table["device"].str.startswith(device_start)
+                 & table["method"].str.startswith(method_start) & ((table["file"] == file) if file else True)]
+    return float(rows["ratio to ANN"].iloc[0]) if len(rows) else float("nan")
 
 
 CERTIFICATE_KIND = "early_firing"  # runs.yml entries written by benchmarks/early_firing.py

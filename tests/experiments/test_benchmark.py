@@ -37,3 +37,18 @@ def test_a_certificate_without_its_timing_row_is_an_error_naming_the_file(tmp_pa
 
 def test_no_recorded_runs_give_an_empty_table(tmp_path):
     assert benchmark.recorded_certificates(tmp_path).empty
+
+
+def test_a_recorded_ratio_is_the_first_matching_row_of_its_file():
+    table = pd.DataFrame([
+        {"file": "gpu.csv", "model": "vgg16", "device": "NVIDIA H200", "method": "T2FSNN exact", "ratio to ANN": 2.0},
+        {"file": "a.csv", "model": "vgg16", "device": "cpu (16 threads)", "method": "T2FSNN exact", "ratio to ANN": 3.0},
+        {"file": "b.csv", "model": "vgg16", "device": "cpu (2 threads)", "method": "T2FSNN exact", "ratio to ANN": 1.8},
+        {"file": "b.csv", "model": "vgg16", "device": "cpu (2 threads)", "method": "T2FSNN exact (fused)", "ratio to ANN": 1.4},
+    ])
+    assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact") == 2.0
+    assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact", "cpu") == 3.0
+    assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact", "cpu", "b.csv") == 1.8
+    assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact (fused)", "cpu", "b.csv") == 1.4
+    assert pd.isna(benchmark.recorded_ratio(table, "mnist_cnn", "T2FSNN exact"))
+    assert pd.isna(benchmark.recorded_ratio(pd.DataFrame(), "vgg16", "T2FSNN exact"))
