@@ -181,7 +181,7 @@ def _certify(net, images, cfg):
     return certificate
 
 
-@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
+@pytest.mark.parametrize("method", ["candidates", "cutoffs", "events"])
 @pytest.mark.parametrize("cfg", [c for c in CONFIGS if c.ef_start is not None], ids=lambda c: f"T{c.T}-ef{c.ef_start}")
 def test_every_difference_from_the_clock_is_a_certified_tie_on_random_networks(monkeypatch, method, cfg):
     from t2fsnn.snn.engines import ttfs
@@ -194,7 +194,7 @@ def test_every_difference_from_the_clock_is_a_certified_tie_on_random_networks(m
         _certify(net, images, cfg)
 
 
-@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
+@pytest.mark.parametrize("method", ["candidates", "cutoffs", "events"])
 def test_every_difference_from_the_clock_is_a_certified_tie_on_the_trained_mnist_cnn(monkeypatch, trained_mnist,
                                                                                       method):
     from t2fsnn.snn.engines import ttfs
@@ -219,7 +219,7 @@ def small_vgg_and_its_clock():
     return net, images, cfg, net.simulate(images, cfg, engine="clock").predictions_over_time
 
 
-@pytest.mark.parametrize("method", ["candidates", "cutoffs"])
+@pytest.mark.parametrize("method", ["candidates", "cutoffs", "events"])
 def test_every_difference_from_the_clock_is_a_certified_tie_on_the_small_vgg(monkeypatch, method,
                                                                              small_vgg_and_its_clock):
     """Its weights are drawn, since the tests never read CIFAR-10, but its convolutions, pooling and dense
@@ -232,6 +232,58 @@ def test_every_difference_from_the_clock_is_a_certified_tie_on_the_small_vgg(mon
     exact = net.simulate(images, cfg, engine="exact")
     if sum(certificate.differing) == 0:  # no tie at all: the two engines agree spike for spike, step by step
         assert torch.equal(exact.predictions_over_time, clock_predictions)
+
+
+def _strided_network(seed: int) -> nn.Sequential:
+    """Convolutions with stride, dilation, uneven padding and a non-square kernel: the events method's grid layout."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(2, 5, 3, stride=2, padding=2, dilation=2), nn.ReLU(),
+        nn.Conv2d(5, 6, (3, 2), stride=(1, 2), padding=(1, 0)), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 4, 1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 2, 7), nn.ReLU(), nn.Linear(7, 3),
+    ).eval()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_events_method_certifies_on_strided_dilated_and_padded_convolutions(monkeypatch, seed):
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", "events")
+    images = torch.rand(16, 2, 17, 15, generator=torch.Generator().manual_seed(seed))
+    net = convert(_strided_network(seed), images, percentile=99.0)
+    for cfg in (TTFSConfig(T=24, tau=6.0, ef_start=8), TTFSConfig(T=12, tau=[2.0, 3.0, 4.0, 5.0, 3.0], ef_start=3)):
+        certificate = _certify(net, images, cfg)
+        exact, clock = net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock")
+        if sum(certificate.differing) == 0:
+            _assert_identical(exact, clock)
+
+
+def test_auto_takes_the_events_method_on_the_cpu_and_cutoffs_elsewhere(monkeypatch):
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", "auto")
+    assert ttfs.chosen_early_firing_method(torch.device("cpu")) == "events"
+    assert ttfs.chosen_early_firing_method(torch.device("cuda")) == "cutoffs"
+    monkeypatch.setattr(ttfs, "early_firing_method", "cutoffs")
+    assert ttfs.chosen_early_firing_method(torch.device("cpu")) == "cutoffs"
+
+
+def test_an_unknown_early_firing_method_is_refused_before_any_work(monkeypatch, trained_mnist):
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", "sparse")
+    net, images, _ = trained_mnist
+    with pytest.raises(ValueError, match=r"early_firing_method='sparse' is not allowed: choose one of 'auto', "):
+        net.simulate(images, TTFSConfig(T=20, tau=5.0, ef_start=10), engine="exact")
+
+
+def test_the_events_bound_counts_the_subtracted_terms_twice():
+    from t2fsnn.snn.engines.ttfs import engine_sums, rounding_bound
+
+    layer = nn.Linear(100, 4)
+    once, twice = rounding_bound(layer, 1.0), rounding_bound(layer, 1.0, sums=engine_sums("events"))
+    assert engine_sums("cutoffs") == 1 and engine_sums("events") == 2
+    assert bool((twice > 2 * once).all()) and bool((twice < 4.2 * once).all())
 
 
 def _labels(net, images):

@@ -18,6 +18,7 @@ Inside this module a local step equal to ``T`` means "no spike" (it indexes the
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -31,7 +32,8 @@ from t2fsnn.snn.engines import register
 from t2fsnn.snn.engines.result import SimulationResult
 
 __all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_steps", "trace_clock", "ClockTrace",
-           "certify_against_clock", "Certificate", "rounding_bound", "EARLY_FIRING_METHODS", "early_firing_method"]
+           "certify_against_clock", "Certificate", "rounding_bound", "EARLY_FIRING_METHODS", "early_firing_method",
+           "chosen_early_firing_method", "engine_sums"]
 
 # upper bound on the values held at once when stacking partial integrations
 _STACK_BUDGET = 2 ** 25
@@ -121,14 +123,16 @@ def _late_events(routed: torch.Tensor, first: int, last: int):
 
 
 # How early firing finds the partial potentials of the first T-1-s local steps (see _fire_steps):
-# "cutoffs" applies the synapse once per step; "candidates" bounds every neuron's partial potentials
-# with two passes over the synapses and sums, step by step, the inputs of the neurons the bound cannot
-# rule out. On the trained VGG-16 at T=80, EF 40 most spikes fall in the early window, so nearly every
-# firing neuron is a candidate and "cutoffs" wins (50 against 228 ANN passes, 64 images, 2-core CPU).
-# Both agree with the clock up to float32 rounding (the book's primer states the rule).
-EARLY_FIRING_METHODS = ("cutoffs", "candidates")
+# "cutoffs" applies the synapse once per step; "events" starts from the complete potential and, latest
+# step first, subtracts the inputs that arrive at each step as a sparse product (CSR rows: the inputs
+# that arrive, columns: their channels), so its cost follows the few late inputs instead of the layer;
+# "candidates" bounds every neuron's partial potentials with two passes over the synapses and sums,
+# step by step, the inputs of the neurons the bound cannot rule out. "auto" takes "events" on the CPU
+# and "cutoffs" elsewhere (benchmarks/benchmark.py measures them against each other).
+# All agree with the clock up to float32 rounding (the book's primer states the rule).
+EARLY_FIRING_METHODS = ("auto", "cutoffs", "events", "candidates")
 #: How the exact engine finds the early-firing partial sums: one of ``EARLY_FIRING_METHODS``.
-early_firing_method = "cutoffs"
+early_firing_method = "auto"
 # values held at once while summing the candidates' inputs
 _CANDIDATE_BUDGET = 2 ** 22
 
@@ -149,12 +153,132 @@ def _fire_steps(block, prev_steps, prev_table, table, T: int, s: int) -> torch.T
     if partial == 0:
         return steps
     first = steps.clamp_min_(partial)  # crossings with the complete input happen no earlier than this
-    if early_firing_method == "candidates" and _sums_inputs(block, rest):
+    method = chosen_early_firing_method(potential.device)
+    if method == "candidates" and _sums_inputs(block, rest):
         return _early_by_candidates(block.synapse, routed, values, potential, first, table, prev_table, s, partial)
+    if method == "events" and _sums_inputs(block, rest) and _bounded(block, prev_table):
+        return _early_by_events(block.synapse, routed, potential, first, table, prev_table, s, partial, T)
+    return _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s, partial, T)
+
+
+def chosen_early_firing_method(device) -> str:
+    """The early-firing method ``early_firing_method`` names, with "auto" resolved for ``device``."""
     if early_firing_method not in EARLY_FIRING_METHODS:
         raise ValueError(f"early_firing_method={early_firing_method!r} is not allowed: choose one of "
                          f"{', '.join(map(repr, EARLY_FIRING_METHODS))}")
-    return _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s, partial, T)
+    if early_firing_method == "auto":
+        return "events" if torch.device(device).type == "cpu" else "cutoffs"
+    return early_firing_method
+
+
+def engine_sums(method: str) -> int:
+    """How many times the method's float sum may hold each input's term: the events method adds a late
+    input in the complete potential and subtracts it again, so its error bound counts such terms twice."""
+    return 2 if method == "events" else 1
+
+
+def _event_layout(synapse, routed: torch.Tensor):
+    """Where the inputs sit in the potential buffer, and what each kernel offset adds.
+
+    A linear synapse: one row per image, one column per input feature. A convolution: the
+    inputs of every image sit in a zero-padded grid with room for the kernel, one row per grid
+    cell, one column per channel; kernel offset ``(i, j)`` sends a cell's input to the potential
+    ``shift`` rows further on. Returns the grid's ``(height, width)`` (``None`` for a linear
+    synapse) and, per offset, ``(shift, weight block [in, out])``.
+    """
+    weight = synapse.weight.detach()
+    if isinstance(synapse, nn.Linear):
+        return None, [(0, weight.t().contiguous())]
+    (kh, kw), (dh, dw), (ph, pw) = synapse.kernel_size, synapse.dilation, synapse.padding
+    height, width = routed.shape[-2] + 2 * ph + (kh - 1) * dh, routed.shape[-1] + 2 * pw + (kw - 1) * dw
+    blocks = [((kh - 1 - i) * dh * width + (kw - 1 - j) * dw, weight[:, :, i, j].t().contiguous())
+              for i in range(kh) for j in range(kw)]
+    return (height, width), blocks
+
+
+def _arrivals_matrix(cells, channels, shifts, rows: int, inputs: int, value):
+    """One step's arriving inputs as a CSR matrix ``[rows, offsets * inputs]`` that the stacked weight blocks multiply.
+
+    Input ``(cell, channel)`` sits in row ``cell + shift`` and column ``offset * inputs + channel``
+    for every kernel offset. ``cells`` is sorted, so filling each row offset by offset lays the
+    entries out in CSR order (columns ascending within a row) without a comparison sort.
+    """
+    crow = torch.zeros(rows + 1, dtype=torch.long, device=cells.device)
+    targets = cells.unsqueeze(0) + shifts.unsqueeze(1)  # [offsets, n]
+    torch.cumsum(torch.bincount(targets.view(-1), minlength=rows), 0, out=crow[1:])
+    distinct, per_cell = torch.unique_consecutive(cells, return_counts=True)
+    starts = per_cell.cumsum(0) - per_cell
+    rank = torch.arange(len(cells), device=cells.device) - starts.repeat_interleave(per_cell)  # place within its cell
+    free = crow[:-1].clone()  # the next free place of each row
+    position = torch.empty_like(targets)
+    for o, shift in enumerate(shifts.tolist()):  # a row holds the entries of the earlier offsets first
+        position[o] = free.index_select(0, targets[o]) + rank
+        free[distinct + shift] += per_cell
+    offsets = torch.arange(len(shifts), device=cells.device).unsqueeze(1)
+    columns = torch.empty(position.numel(), dtype=torch.int32, device=cells.device)
+    columns[position.view(-1)] = (offsets * inputs + channels.unsqueeze(0)).view(-1).int()
+    values = torch.full((position.numel(),), float(value), dtype=value.dtype, device=cells.device)
+    with warnings.catch_warnings():  # torch marks its sparse CSR support as beta; the certificate tests hold this use
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow.int(), columns, values, (rows, len(shifts) * inputs),
+                                       check_invariants=False)
+
+
+def _early_by_events(synapse, routed, potential, first, table, prev_table, s: int, partial: int, T: int):
+    """Partial potentials from the complete one, latest step first, minus the inputs arriving at each step.
+
+    Only the inputs arriving after step ``s`` are touched, each once, in one sparse matrix
+    product per step; the potentials are compared with the threshold at every early step.
+    """
+    grid, blocks = _event_layout(synapse, routed)
+    batch, outputs = potential.shape[0], potential.shape[1]
+    shifts = torch.tensor([shift for shift, _ in blocks], device=routed.device)
+    weights = torch.cat([weight for _, weight in blocks])  # [offsets * in, out]
+    if grid is not None:
+        cells = routed.permute(0, 2, 3, 1)  # channels last: an image's cells in row order, channels inside
+        late = (cells > s) & (cells < T)
+        where = late.nonzero()
+        height, width = grid
+        (ph, pw), (sh, sw) = synapse.padding, synapse.stride
+        rows = (where[:, 0] * height + where[:, 1] + ph) * width + where[:, 2] + pw
+        columns, arrival = where[:, 3], cells[late]
+        count = batch * height * width
+        buffer = potential.new_zeros(count + int(shifts.max()), outputs)
+        top, left = (synapse.kernel_size[0] - 1) * synapse.dilation[0], (synapse.kernel_size[1] - 1) * synapse.dilation[1]
+        out_h, out_w = potential.shape[-2:]
+        current = buffer[:count].view(batch, height, width, outputs)[
+            :, top:top + (out_h - 1) * sh + 1:sh, left:left + (out_w - 1) * sw + 1:sw]
+        current.copy_(potential.permute(0, 2, 3, 1))
+        fired = first.permute(0, 2, 3, 1).to(torch.int16 if T < 2 ** 15 else first.dtype)  # less to write per step
+    else:
+        late = (routed > s) & (routed < T)
+        where = late.nonzero()
+        rows, columns, arrival = where[:, 0], where[:, 1], routed[late]
+        count = batch
+        buffer = potential.clone()
+        current, fired = buffer, first
+    order = torch.argsort(arrival, descending=True, stable=True)  # latest first; rows stay sorted within a step
+    rows, columns = rows.index_select(0, order), columns.index_select(0, order)
+    per_step = torch.bincount(T - 1 - arrival, minlength=T - 1 - s).tolist()  # steps T-1, T-2, .., s+1
+    cumulative = [0]
+    for n in per_step:
+        cumulative.append(cumulative[-1] + n)
+
+    def subtract(step: int) -> None:
+        lo, hi = cumulative[T - 1 - step], cumulative[T - step]
+        if lo < hi:
+            inputs = _arrivals_matrix(rows[lo:hi], columns[lo:hi], shifts, len(buffer), len(blocks[0][1]),
+                                      prev_table[step])
+            buffer.addmm_(inputs, weights, alpha=-1)
+
+    subtract(T - 1)  # inputs arriving at the last step never count in the early window
+    for k in reversed(range(partial)):  # latest step first, so the earliest crossing is written last
+        fired.masked_fill_(current >= table[k], k)
+        if k:
+            subtract(s + k)
+    if fired is not first:
+        first.copy_(fired.permute(0, 3, 1, 2))
+    return first
 
 
 def _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s: int, partial: int, T: int):
@@ -194,17 +318,19 @@ def _sums_inputs(block, rest: list) -> bool:
             and not isinstance(synapse.padding, str))
 
 
-def rounding_bound(synapse, largest_input: float) -> torch.Tensor:
+def rounding_bound(synapse, largest_input: float, sums: int = 1) -> torch.Tensor:
     """Per output channel, a bound on the float error of a potential summed in any order.
 
-    ``gamma_n * (sum_i |w_i| * max x + |b|)`` with ``gamma_n = n u / (1 - n u)``, ``u`` the unit
-    roundoff of the weights' dtype and ``n`` the fan-in plus one (Higham, Accuracy and
-    Stability of Numerical Algorithms, section 3.1): every input lies in ``[0, largest_input]``.
+    ``gamma_n * (sums * sum_i |w_i| * max x + |b|)`` with ``gamma_n = n u / (1 - n u)``, ``u`` the
+    unit roundoff of the weights' dtype and ``n = sums * fan-in + 1`` (Higham, Accuracy and
+    Stability of Numerical Algorithms, section 3.1): every input lies in ``[0, largest_input]``,
+    and a sum that holds each input's term up to ``sums`` times (added, then subtracted again)
+    is a float sum of that many terms.
     """
     weight = synapse.weight.detach().flatten(1).double()
-    n = weight.shape[1] + 1
+    n = sums * weight.shape[1] + 1
     u = torch.finfo(synapse.weight.dtype).eps / 2
-    reach = weight.abs().sum(1) * float(largest_input)
+    reach = sums * weight.abs().sum(1) * float(largest_input)
     if synapse.bias is not None:
         reach = reach + synapse.bias.detach().double().abs()
     return (n * u / (1 - n * u)) * reach
@@ -431,8 +557,10 @@ def certify_against_clock(net, x: torch.Tensor, cfg: TTFSConfig) -> Certificate:
 
     Each layer is computed by both engines from the clock's spikes of the layer below, so a
     difference never propagates. A neuron may fire at another step only where the clock's
-    potential at the earlier of the two steps is within twice :func:`rounding_bound` of the
-    threshold: a float32 sum of the same terms in another order can then fall on either side.
+    potential at the earlier of the two steps is within the rounding bound of both sums of the
+    threshold (:func:`rounding_bound` for the clock, plus the engine's, which counts twice the terms
+    that the events method adds and subtracts again): a float32 sum of the same terms in another
+    order can then fall on either side.
     """
     cfg.per_layer(net.num_spiking_layers)
     x = net.check_input(x)
@@ -447,7 +575,9 @@ def certify_against_clock(net, x: torch.Tensor, cfg: TTFSConfig) -> Certificate:
         where = (exact != clock[l]).nonzero()
         differing.append(len(where))
         ok = 0
-        bound = 2 * rounding_bound(block.synapse, float(tables[l - 1].max()))
+        largest = float(tables[l - 1].max())
+        bound = rounding_bound(block.synapse, largest) + rounding_bound(
+            block.synapse, largest, engine_sums(chosen_early_firing_method(x.device)))
         earlier = torch.minimum(exact, clock[l])[tuple(where.t())]
         for k in earlier.unique().tolist():
             chosen = where[earlier == k]
