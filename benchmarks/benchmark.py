@@ -1,6 +1,7 @@
 """Engine speed as ratios to one converted-ANN forward pass on the same batch.
 
-    python benchmarks/benchmark.py [--batch-size 256] [--device auto|cpu|cuda] [--fuse] [--output results.csv]
+    python benchmarks/benchmark.py [--batch-size 256] [--device auto|cpu|cuda] [--fuse]
+                                   [--ef-methods cutoffs events ...] [--output results.csv]
 
 Runs on the CPU, and on CUDA as well when a GPU is present and --device is auto.
 """
@@ -25,6 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-clock", action="store_true", help="skip the clock-driven reference")
     parser.add_argument("--fuse", action="store_true",
                         help="also time the exact engine without early firing, its element-wise passes fused (torch.compile)")
+    parser.add_argument("--ef-methods", nargs="+", default=[], metavar="METHOD",
+                        help="also time the exact engine with early firing by each of these early-firing methods "
+                             "(t2fsnn.snn.engines.ttfs.EARLY_FIRING_METHODS), on the same batch")
     parser.add_argument("--output", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     devices = ["cpu", "cuda"] if args.device == "auto" and torch.cuda.is_available() else [
@@ -41,6 +45,23 @@ def main(argv=None) -> int:
             fused = fused[fused["method"] != "converted ANN forward"]
             fused["method"] = fused["method"] + " (fused)"
             tables.append(fused)
+    if args.ef_methods:
+        from t2fsnn.snn.engines import ttfs
+
+        unknown = [m for m in args.ef_methods if m not in ttfs.EARLY_FIRING_METHODS]
+        if unknown:
+            parser.error(f"--ef-methods {' '.join(unknown)} is not allowed: choose from "
+                         f"{', '.join(ttfs.EARLY_FIRING_METHODS)}")
+        early = [m for m in methods if m[2] == "exact" and m[1].ef_start is not None]
+        for method in args.ef_methods:
+            ttfs.early_firing_method = method
+            for device in devices:
+                timed = engine_timings(args.models, args.batch_size, device, early, repeats=args.repeats)
+                timed = timed[timed["method"] != "converted ANN forward"]
+                timed["method"] = timed["method"].str.replace("T2FSNN+EF exact", f"T2FSNN+EF exact, {method}",
+                                                              regex=False)
+                tables.append(timed)
+        ttfs.early_firing_method = "auto"
     table = pd.concat(tables, ignore_index=True)
     report(table, args.output)
     return 0
