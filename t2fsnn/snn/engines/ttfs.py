@@ -196,32 +196,32 @@ def _event_layout(synapse, routed: torch.Tensor):
     return (height, width), blocks
 
 
-def _arrivals_matrix(cells, channels, shifts, rows: int, inputs: int, value):
-    """One step's arriving inputs as a CSR matrix ``[rows, offsets * inputs]`` that the stacked weight blocks multiply.
+def _arrival_layout(keys, channels, shifts, rows: int, inputs: int):
+    """CSR layout of arriving inputs, several steps at once: ``crow`` over ``bins * rows`` rows, and the columns.
 
-    Input ``(cell, channel)`` sits in row ``cell + shift`` and column ``offset * inputs + channel``
-    for every kernel offset. ``cells`` is sorted, so filling each row offset by offset lays the
-    entries out in CSR order (columns ascending within a row) without a comparison sort.
+    ``keys = bin * rows + cell`` is sorted. Input ``(cell, channel)`` of a step sits in its rows
+    ``cell + shift`` and columns ``offset * inputs + channel``, one per kernel offset. Filling each
+    row offset by offset lays the entries out in CSR order (columns ascending within a row)
+    without a comparison sort.
     """
-    crow = torch.zeros(rows + 1, dtype=torch.long, device=cells.device)
-    targets = cells.unsqueeze(0) + shifts.unsqueeze(1)  # [offsets, n]
-    torch.cumsum(torch.bincount(targets.view(-1), minlength=rows), 0, out=crow[1:])
-    distinct, per_cell = torch.unique_consecutive(cells, return_counts=True)
-    starts = per_cell.cumsum(0) - per_cell
-    rank = torch.arange(len(cells), device=cells.device) - starts.repeat_interleave(per_cell)  # place within its cell
+    targets = keys.unsqueeze(0) + shifts.unsqueeze(1)  # [offsets, n]
+    crow = torch.zeros(int(keys[-1]) // rows * rows + rows + 1, dtype=torch.long, device=keys.device)
+    torch.cumsum(torch.bincount(targets.view(-1), minlength=len(crow) - 1), 0, out=crow[1:])
+    distinct, per_key = torch.unique_consecutive(keys, return_counts=True)
+    rank = torch.arange(len(keys), device=keys.device) - (per_key.cumsum(0) - per_key).repeat_interleave(per_key)
     free = crow[:-1].clone()  # the next free place of each row
-    position = torch.empty_like(targets)
+    columns = torch.empty(targets.numel(), dtype=torch.int32, device=keys.device)
     for o, shift in enumerate(shifts.tolist()):  # a row holds the entries of the earlier offsets first
-        position[o] = free.index_select(0, targets[o]) + rank
-        free[distinct + shift] += per_cell
-    offsets = torch.arange(len(shifts), device=cells.device).unsqueeze(1)
-    columns = torch.empty(position.numel(), dtype=torch.int32, device=cells.device)
-    columns[position.view(-1)] = (offsets * inputs + channels.unsqueeze(0)).view(-1).int()
-    values = torch.full((position.numel(),), float(value), dtype=value.dtype, device=cells.device)
+        columns[free.index_select(0, targets[o]) + rank] = (channels + o * inputs).int()
+        free[distinct + shift] += per_key
+    return crow, columns
+
+
+def _csr(crow, columns, value, shape):
+    values = torch.full((len(columns),), float(value), dtype=value.dtype, device=columns.device)
     with warnings.catch_warnings():  # torch marks its sparse CSR support as beta; the certificate tests hold this use
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow.int(), columns, values, (rows, len(shifts) * inputs),
-                                       check_invariants=False)
+        return torch.sparse_csr_tensor(crow, columns, values, shape, check_invariants=False)
 
 
 def _early_by_events(synapse, routed, potential, first, table, prev_table, s: int, partial: int, T: int):
@@ -249,27 +249,40 @@ def _early_by_events(synapse, routed, potential, first, table, prev_table, s: in
         current = buffer[:count].view(batch, height, width, outputs)[
             :, top:top + (out_h - 1) * sh + 1:sh, left:left + (out_w - 1) * sw + 1:sw]
         current.copy_(potential.permute(0, 2, 3, 1))
-        fired = first.permute(0, 2, 3, 1).to(torch.int16 if T < 2 ** 15 else first.dtype)  # less to write per step
+        fired = torch.empty(current.shape, dtype=torch.int16 if T < 2 ** 15 else first.dtype, device=first.device)
+        fired.copy_(first.permute(0, 2, 3, 1))  # channels last as the potentials, and less to write per step
     else:
         late = (routed > s) & (routed < T)
         where = late.nonzero()
         rows, columns, arrival = where[:, 0], where[:, 1], routed[late]
-        count = batch
         buffer = potential.clone()
         current, fired = buffer, first
     order = torch.argsort(arrival, descending=True, stable=True)  # latest first; rows stay sorted within a step
+    bins = (T - 1 - arrival).index_select(0, order)  # 0: step T-1, 1: step T-2, ..
     rows, columns = rows.index_select(0, order), columns.index_select(0, order)
-    per_step = torch.bincount(T - 1 - arrival, minlength=T - 1 - s).tolist()  # steps T-1, T-2, .., s+1
-    cumulative = [0]
-    for n in per_step:
-        cumulative.append(cumulative[-1] + n)
+    height = len(buffer)
+    shape = (height, len(shifts) * len(blocks[0][1]))
+    bounds = torch.searchsorted(bins, torch.arange(T - s, device=bins.device)).tolist()  # first event of each bin
+    chunk = max(1, _STACK_BUDGET // height)  # bins laid out at once
+    layout = {}
 
     def subtract(step: int) -> None:
-        lo, hi = cumulative[T - 1 - step], cumulative[T - step]
-        if lo < hi:
-            inputs = _arrivals_matrix(rows[lo:hi], columns[lo:hi], shifts, len(buffer), len(blocks[0][1]),
-                                      prev_table[step])
-            buffer.addmm_(inputs, weights, alpha=-1)
+        b = T - 1 - step
+        if bounds[b] == bounds[b + 1]:
+            return
+        if b not in layout:  # lay out this bin and the next ones in one go
+            last = min(T - 1 - s, b + chunk)
+            lo, hi = bounds[b], bounds[last]
+            crow, cols = _arrival_layout((bins[lo:hi] - b) * height + rows[lo:hi], columns[lo:hi], shifts, height,
+                                         len(blocks[0][1]))
+            layout.clear()
+            for j in range(b, last):
+                if bounds[j] < bounds[j + 1]:
+                    start = (j - b) * height
+                    row_pointers = crow[start:start + height + 1]
+                    layout[j] = ((row_pointers - row_pointers[0]).int(), cols[int(row_pointers[0]):int(row_pointers[-1])])
+        row_pointers, cols = layout[b]
+        buffer.addmm_(_csr(row_pointers, cols, prev_table[step], shape), weights, alpha=-1)
 
     subtract(T - 1)  # inputs arriving at the last step never count in the early window
     for k in reversed(range(partial)):  # latest step first, so the earliest crossing is written last
