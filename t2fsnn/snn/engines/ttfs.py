@@ -472,13 +472,21 @@ def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> t
         routed, rest = _route_steps(block, steps, T)
         return _stacked(block, routed, rest, table, list(range(T)), T)
     routed = block.routing(lookup(table, steps))
-    per_step = max(1, routed.numel())
-    outputs = []
-    for start in range(0, T, max(1, _STACK_BUDGET // per_step)):
-        cutoff = thresholds[start:start + max(1, _STACK_BUDGET // per_step)]
-        arrived = torch.where(routed.unsqueeze(0) >= cutoff.view((-1,) + (1,) * routed.dim()), routed.unsqueeze(0), 0.0)
-        outputs.append(block.synapse(arrived.flatten(0, 1)).unflatten(0, (len(cutoff), len(routed))))
-    return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+    # a routed value is a table entry, so it has arrived by step k exactly when it exceeds the next entry
+    # (table[T] = 0): one fused threshold per step, and the synapse on the same [B, ...] batch as the clock's
+    below = table[1:T + 1].tolist()
+    synapse = block.synapse
+    first = synapse(nn.functional.threshold(routed, below[0], 0.0))
+    window = first.new_empty((T,) + tuple(first.shape))
+    window[0] = first
+    direct = isinstance(synapse, nn.Linear) and routed.dim() == 2 and synapse.bias is not None
+    for k in range(1, T):
+        arrived = nn.functional.threshold(routed, below[k], 0.0)
+        if direct:  # what nn.Linear computes, written in place
+            torch.addmm(synapse.bias, arrived, synapse.weight.t(), out=window[k])
+        else:
+            window[k] = synapse(arrived)
+    return window
 
 
 def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
