@@ -190,11 +190,11 @@ def fast_crossing_steps(u: torch.Tensor, table: torch.Tensor, finite: bool = Fal
     return steps.view(u.shape)
 
 
-#: Whether :func:`fire_and_decode` runs as one fused kernel (``torch.compile``, compiled on first
-#: use, about 5 s on a CPU). Off by default so that no test or notebook waits for a compile;
-#: ``T2FSNN_FUSE=1`` turns it on. The results are identical either way.
+#: Whether :func:`fire_and_decode` and :func:`mark_crossings` run as fused kernels (``torch.compile``,
+#: compiled on first use, about 5 s each on a CPU). Off by default so that no test or notebook waits
+#: for a compile; ``T2FSNN_FUSE=1`` turns it on. The results are identical either way.
 fuse_elementwise = os.environ.get("T2FSNN_FUSE", "") == "1"
-_FUSED = None
+_COMPILED: dict = {}
 
 
 def _steps_and_values(u: torch.Tensor, count: torch.Tensor, inner: torch.Tensor, values: torch.Tensor):
@@ -204,11 +204,22 @@ def _steps_and_values(u: torch.Tensor, count: torch.Tensor, inner: torch.Tensor,
     return steps, values[steps]
 
 
-def _fused():
-    global _FUSED
-    if _FUSED is None:
-        _FUSED = torch.compile(_steps_and_values, dynamic=True)  # one graph for every layer's size
-    return _FUSED
+def _compiled(function):
+    if function not in _COMPILED:
+        _COMPILED[function] = torch.compile(function, dynamic=True)  # one graph for every layer's size
+    return _COMPILED[function]
+
+
+def _marked(steps: torch.Tensor, potential: torch.Tensor, threshold: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.where(potential >= threshold, k, steps)
+
+
+def mark_crossings(steps: torch.Tensor, potential: torch.Tensor, threshold: torch.Tensor, k: int) -> torch.Tensor:
+    """``steps`` with ``k`` wherever ``potential >= threshold``: in place, or one fused pass (a new tensor) with
+    ``fuse_elementwise``. Use the tensor it returns."""
+    if fuse_elementwise:
+        return _compiled(_marked)(steps, potential, threshold, k)
+    return steps.masked_fill_(potential >= threshold, k)
 
 
 def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, finite: bool = False):
@@ -217,7 +228,7 @@ def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, 
     if fuse_elementwise and u.dtype == torch.float32 and table.dtype == torch.float32:
         buckets = _bucket_tables(table)
         if buckets is not None and (finite or bool(torch.isfinite(u).all())):
-            steps, decoded = _fused()(u.reshape(-1), *buckets, values)
+            steps, decoded = _compiled(_steps_and_values)(u.reshape(-1), *buckets, values)
             return steps.view(u.shape), decoded.view(u.shape)
     steps = fast_crossing_steps(u, table, finite)
     return steps, lookup(values, steps)

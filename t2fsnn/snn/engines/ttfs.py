@@ -27,7 +27,8 @@ from torch import nn
 from tqdm import tqdm
 
 from t2fsnn.snn.config import TTFSConfig
-from t2fsnn.snn.kernels import crossing_steps, fast_crossing_steps, fire_and_decode, lookup, threshold_table
+from t2fsnn.snn.kernels import (crossing_steps, fast_crossing_steps, fire_and_decode, lookup, mark_crossings,
+                                threshold_table)
 from t2fsnn.snn.engines import register
 from t2fsnn.snn.engines.result import SimulationResult
 
@@ -286,11 +287,11 @@ def _early_by_events(synapse, routed, potential, first, table, prev_table, s: in
 
     subtract(T - 1)  # inputs arriving at the last step never count in the early window
     for k in reversed(range(partial)):  # latest step first, so the earliest crossing is written last
-        fired.masked_fill_(current >= table[k], k)
+        fired = mark_crossings(fired, current, table[k], k)
         if k:
             subtract(s + k)
     if fired is not first:
-        first.copy_(fired.permute(0, 3, 1, 2))
+        first.copy_(fired.permute(0, 3, 1, 2) if grid is not None else fired)
     return first
 
 
