@@ -21,6 +21,11 @@ __all__ = ["time_call", "engine_timings", "default_methods", "coding_methods", "
 INPUT_SHAPES = {"mnist_cnn": (1, 28, 28), "vgg_small": (3, 32, 32), "vgg16": (3, 32, 32)}
 
 
+#: Repeats of the converted-ANN pass, the denominator of every ratio: it is short, so more of them cost
+#: little and steady the ratios on a machine whose speed drifts between calls.
+ANN_REPEATS = 15
+
+
 def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in seconds, synchronising CUDA around each call."""
     def synced():
@@ -100,7 +105,7 @@ def engine_timings(
             net = convert(models.build(name, 10).eval(), batch)
         net = net.to(dev).eval()
         batch = batch.to(dev)
-        ann = time_call(lambda: net.ann_forward(batch), dev, repeats)
+        ann = time_call(lambda: net.ann_forward(batch), dev, max(repeats, ANN_REPEATS))
         rows.append(_row(name, dev, "converted ANN forward", ann, ann, None, batch_size))
         for label, cfg, engine in methods:
             seconds = time_call(lambda: net.simulate(batch, cfg, engine=engine), dev, repeats)
