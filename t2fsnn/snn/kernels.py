@@ -23,6 +23,7 @@ __all__ = [
     "first_crossing",
     "fast_crossing_steps",
     "fire_and_decode",
+    "mark_crossings",
     "fuse_elementwise",
 ]
 
