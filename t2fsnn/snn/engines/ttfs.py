@@ -125,8 +125,8 @@ def _late_events(routed: torch.Tensor, first: int, last: int):
 
 # How early firing finds the partial potentials of the first T-1-s local steps (see _fire_steps):
 # "cutoffs" applies the synapse once per step; "events" starts from the complete potential and, latest
-# step first, subtracts the inputs that arrive at each step as a sparse product (CSR rows: the inputs
-# that arrive, columns: their channels), so its cost follows the few late inputs instead of the layer;
+# step first, subtracts the inputs that arrive at each step as a sparse product (CSR rows: the grid cells
+# they reach, columns: kernel offset and channel), so its cost follows the few late inputs, not the layer;
 # "candidates" bounds every neuron's partial potentials with two passes over the synapses and sums,
 # step by step, the inputs of the neurons the bound cannot rule out. "auto" takes "events" on the CPU
 # and "cutoffs" elsewhere (benchmarks/benchmark.py measures them against each other).
@@ -621,6 +621,8 @@ def _run(net, x, cfg, engine: str = "exact", progress: bool = False) -> Simulati
         raise ValueError(f"engine={engine!r} is not allowed: choose 'exact' or 'clock'")
     cfg.per_layer(net.num_spiking_layers)  # checks the per-layer lengths before any work
     x = net.check_input(x)
+    if engine == "exact" and cfg.ef_start is not None:
+        chosen_early_firing_method(x.device)  # an unknown method is refused before any work
     run = simulate_exact if engine == "exact" else simulate_clock
     return run(net, x, cfg, progress=progress)
 
