@@ -157,14 +157,14 @@ def recorded_runs(folder=None) -> list[tuple[dict, pd.DataFrame]]:
 
 
 def recorded_ratio(table: pd.DataFrame, model: str, method_start: str, device_start: str = "NVIDIA",
-                   file: Optional[str] = None) -> float:
-    """The ratio to ANN of the first row of ``table`` (recorded runs, with their ``file``) for ``model`` whose
-    method and device start as given; NaN where none was recorded."""
+                   file: Optional[str] = None, column: str = "ratio to ANN") -> float:
+    """The ratio to ANN (or another ``column``) of the first row of ``table`` (recorded runs, with their
+    ``file``) for ``model`` whose method and device start as given; NaN where none was recorded."""
     if not len(table):
         return float("nan")
     rows = table[(table["model"] == model) & table["device"].str.startswith(device_start)
                  & table["method"].str.startswith(method_start) & ((table["file"] == file) if file else True)]
-    return float(rows["ratio to ANN"].iloc[0]) if len(rows) else float("nan")
+    return float(rows[column].iloc[0]) if len(rows) else float("nan")
 
 
 CERTIFICATE_KIND = "early_firing"  # runs.yml entries written by benchmarks/early_firing.py

@@ -44,8 +44,10 @@ def test_a_recorded_ratio_is_the_first_matching_row_of_its_file():
         {"file": "gpu.csv", "model": "vgg16", "device": "NVIDIA H200", "method": "T2FSNN exact", "ratio to ANN": 2.0},
         {"file": "a.csv", "model": "vgg16", "device": "cpu (16 threads)", "method": "T2FSNN exact", "ratio to ANN": 3.0},
         {"file": "b.csv", "model": "vgg16", "device": "cpu (2 threads)", "method": "T2FSNN exact", "ratio to ANN": 1.8},
-        {"file": "b.csv", "model": "vgg16", "device": "cpu (2 threads)", "method": "T2FSNN exact (fused)", "ratio to ANN": 1.4},
+        {"file": "b.csv", "model": "vgg16", "device": "cpu (2 threads)", "method": "T2FSNN exact (fused)", "ratio to ANN": 1.4,
+         "ms per batch": 70.0},
     ])
+    assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact (fused)", "cpu", "b.csv", column="ms per batch") == 70.0
     assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact") == 2.0
     assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact", "cpu") == 3.0
     assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact", "cpu", "b.csv") == 1.8
