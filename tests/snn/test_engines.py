@@ -258,6 +258,19 @@ def test_the_events_method_certifies_on_strided_dilated_and_padded_convolutions(
             _assert_identical(exact, clock)
 
 
+def test_the_output_window_through_average_pooling_equals_the_clock():
+    """The output block of the average-pooling MNIST CNN pools before its synapse: the window thresholds the
+    decoded spikes, then applies the whole block at each step, as the clock does."""
+    from t2fsnn import models
+
+    torch.manual_seed(0)
+    images = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    net = convert(models.build("mnist_cnn_avg", 10).eval(), images)
+    assert any(isinstance(module, nn.AvgPool2d) for module in net.blocks[-1].routing)
+    cfg = TTFSConfig(T=20, tau=5.0)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
+
+
 def test_auto_takes_the_events_method_on_the_cpu_and_cutoffs_elsewhere(monkeypatch):
     from t2fsnn.snn.engines import ttfs
 

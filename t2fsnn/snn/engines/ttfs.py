@@ -462,31 +462,33 @@ def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
 def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> torch.Tensor:
     """The output layer's potential at each local step ``0 .. T-1`` of the last hidden layer: ``[T, B, classes]``.
 
-    As the clock: the block applied to the spikes sent up to each step. Where the routing only
-    selects values (max-pooling, flattening) and the thresholds strictly decrease, a routed
-    value has arrived by step ``k`` exactly when it is at least ``table[k]``, so the routing
-    runs once, on values.
+    As the clock: the block applied to the spikes sent up to each step. A decoded value is a
+    table entry, so where the thresholds strictly decrease it has arrived by step ``k`` exactly
+    when it exceeds the next entry (``table[T] = 0``): one fused threshold per step, and the block
+    on the clock's own batch shape. Routing that only selects values (max-pooling, flattening)
+    commutes with the threshold, so it runs once.
     """
     thresholds = table[:T]
-    selects = all(isinstance(module, (nn.MaxPool2d, nn.Flatten)) for module in block.routing)  # passes values unchanged
-    if not selects or (T > 1 and not bool((thresholds[1:] < thresholds[:-1]).all())):
+    if T > 1 and not bool((thresholds[1:] < thresholds[:-1]).all()):
         routed, rest = _route_steps(block, steps, T)
         return _stacked(block, routed, rest, table, list(range(T)), T)
-    routed = block.routing(lookup(table, steps))
-    # a routed value is a table entry, so it has arrived by step k exactly when it exceeds the next entry
-    # (table[T] = 0): one fused threshold per step, and the synapse on the same [B, ...] batch as the clock's
+    values = lookup(table, steps)
+    if all(isinstance(module, (nn.MaxPool2d, nn.Flatten)) for module in block.routing):
+        values, apply = block.routing(values), block.synapse
+    else:
+        apply = block
     below = table[1:T + 1].tolist()
     synapse = block.synapse
-    first = synapse(nn.functional.threshold(routed, below[0], 0.0))
+    first = apply(nn.functional.threshold(values, below[0], 0.0))
     window = first.new_empty((T,) + tuple(first.shape))
     window[0] = first
-    direct = isinstance(synapse, nn.Linear) and routed.dim() == 2 and synapse.bias is not None
+    direct = apply is synapse and isinstance(synapse, nn.Linear) and values.dim() == 2 and synapse.bias is not None
     for k in range(1, T):
-        arrived = nn.functional.threshold(routed, below[k], 0.0)
+        arrived = nn.functional.threshold(values, below[k], 0.0)
         if direct:  # what nn.Linear computes, written in place
             torch.addmm(synapse.bias, arrived, synapse.weight.t(), out=window[k])
         else:
-            window[k] = synapse(arrived)
+            window[k] = apply(arrived)
     return window
 
 
