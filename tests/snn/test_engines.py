@@ -271,6 +271,19 @@ def test_the_output_window_through_average_pooling_equals_the_clock():
     _assert_identical(net.simulate(images, cfg, engine="exact"), net.simulate(images, cfg, engine="clock"))
 
 
+def test_the_events_method_lays_out_one_step_at_a_time_when_the_budget_is_small(monkeypatch):
+    """The CSR layout of several steps at once, cut into chunks of one step, gives the same spikes."""
+    from t2fsnn.snn.engines import ttfs
+
+    monkeypatch.setattr(ttfs, "early_firing_method", "events")
+    images = torch.rand(16, 2, 17, 15, generator=torch.Generator().manual_seed(3))
+    net = convert(_strided_network(3), images, percentile=99.0)
+    cfg = TTFSConfig(T=24, tau=6.0, ef_start=8)
+    whole = net.simulate(images, cfg, engine="exact")
+    monkeypatch.setattr(ttfs, "_EVENT_ROWS_BUDGET", 1)
+    _assert_identical(net.simulate(images, cfg, engine="exact"), whole)
+
+
 def test_auto_takes_the_events_method_on_the_cpu_and_cutoffs_elsewhere(monkeypatch):
     from t2fsnn.snn.engines import ttfs
 

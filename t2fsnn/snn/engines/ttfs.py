@@ -134,6 +134,8 @@ def _late_events(routed: torch.Tensor, first: int, last: int):
 EARLY_FIRING_METHODS = ("auto", "cutoffs", "events", "candidates")
 #: How the exact engine finds the early-firing partial sums: one of ``EARLY_FIRING_METHODS``.
 early_firing_method = "auto"
+# CSR rows laid out at once by the events method (its row pointers and counts are int64)
+_EVENT_ROWS_BUDGET = 2 ** 22
 # values held at once while summing the candidates' inputs
 _CANDIDATE_BUDGET = 2 ** 22
 
@@ -264,7 +266,7 @@ def _early_by_events(synapse, routed, potential, first, table, prev_table, s: in
     height = len(buffer)
     shape = (height, len(shifts) * len(blocks[0][1]))
     bounds = torch.searchsorted(bins, torch.arange(T - s, device=bins.device)).tolist()  # first event of each bin
-    chunk = max(1, _STACK_BUDGET // height)  # bins laid out at once
+    chunk = max(1, _EVENT_ROWS_BUDGET // height)  # bins laid out at once
     layout = {}
 
     def subtract(step: int) -> None:
