@@ -302,7 +302,7 @@ def _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s: 
     if routed.numel() * partial <= _ONE_BATCH:  # small layers: every cutoff in one batch, fewer and larger calls
         potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
         for k in reversed(range(partial)):
-            first.masked_fill_(potentials[k] >= table[k], k)
+            first = mark_crossings(first, potentials[k], table[k], k)
         return first
     # inputs still to arrive at the last partial cutoff (step T-1) never count; those at s+1 .. T-2 leave one by one
     arrived = values.masked_fill(routed >= T - 1, 0.0)
@@ -319,7 +319,7 @@ def _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s: 
                 potential = None
         if potential is None:
             potential = _through(block, rest, arrived)
-        first.masked_fill_(potential >= table[k], k)
+        first = mark_crossings(first, potential, table[k], k)
     return first
 
 
@@ -457,41 +457,32 @@ def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False
         steps = [fast_crossing_steps(x, tables[0][:T])]
         for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
             steps.append(_fire_steps(net.blocks[l - 1], steps[-1], tables[l - 1], tables[l], T, s))
-    window = _output_window(net.blocks[-1], steps[-1], tables[-1], T)
+        decoded = None
+    window = _output_window(net.blocks[-1], steps[-1], tables[-1], T, decoded)
     return _result(net, cfg, steps, window, len(x))
 
 
-def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> torch.Tensor:
+def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int,
+                   values: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The output layer's potential at each local step ``0 .. T-1`` of the last hidden layer: ``[T, B, classes]``.
 
     As the clock: the block applied to the spikes sent up to each step. A decoded value is a
     table entry, so where the thresholds strictly decrease it has arrived by step ``k`` exactly
     when it exceeds the next entry (``table[T] = 0``): one fused threshold per step, and the block
     on the clock's own batch shape. Routing that only selects values (max-pooling, flattening)
-    commutes with the threshold, so it runs once.
+    commutes with the threshold, so it runs once. ``values``: the decoded ``steps``, where known.
     """
     thresholds = table[:T]
     if T > 1 and not bool((thresholds[1:] < thresholds[:-1]).all()):
         routed, rest = _route_steps(block, steps, T)
         return _stacked(block, routed, rest, table, list(range(T)), T)
-    values = lookup(table, steps)
+    if values is None:
+        values = lookup(table, steps)
     if all(isinstance(module, (nn.MaxPool2d, nn.Flatten)) for module in block.routing):
         values, apply = block.routing(values), block.synapse
     else:
         apply = block
-    below = table[1:T + 1].tolist()
-    synapse = block.synapse
-    first = apply(nn.functional.threshold(values, below[0], 0.0))
-    window = first.new_empty((T,) + tuple(first.shape))
-    window[0] = first
-    direct = apply is synapse and isinstance(synapse, nn.Linear) and values.dim() == 2 and synapse.bias is not None
-    for k in range(1, T):
-        arrived = nn.functional.threshold(values, below[k], 0.0)
-        if direct:  # what nn.Linear computes, written in place
-            torch.addmm(synapse.bias, arrived, synapse.weight.t(), out=window[k])
-        else:
-            window[k] = apply(arrived)
-    return window
+    return torch.stack([apply(nn.functional.threshold(values, below, 0.0)) for below in table[1:T + 1].tolist()])
 
 
 def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
