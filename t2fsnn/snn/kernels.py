@@ -23,6 +23,7 @@ __all__ = [
     "first_crossing",
     "fast_crossing_steps",
     "fire_and_decode",
+    "spikes_per_image",
     "mark_crossings",
     "fuse_elementwise",
 ]
@@ -142,7 +143,8 @@ _BUCKET_CACHE: dict = {}
 
 
 def _bucket_tables(table: torch.Tensor):
-    """``(count, inner)`` per bucket for a non-increasing float32 ``table``, or ``None`` if a bucket holds two thresholds."""
+    """``(count, inner, count as int32)`` per bucket for a non-increasing float32 ``table``, or ``None`` if a bucket
+    holds two thresholds."""
     key = (table.detach().cpu().numpy().tobytes(), str(table.device))
     if key in _BUCKET_CACHE:
         return _BUCKET_CACHE[key]
@@ -163,7 +165,7 @@ def _bucket_tables(table: torch.Tensor):
     else:
         inner = torch.where(inside == 1, thresholds[above_high.clamp(max=T - 1)], torch.full_like(low, -float("inf")))
         count = torch.where(finite, above_high, torch.full_like(above_high, T))
-        result = (count.to(table.device), inner.to(table.device))
+        result = (count.to(table.device), inner.to(table.device), count.to(device=table.device, dtype=torch.int32))
     if len(_BUCKET_CACHE) > 64:
         _BUCKET_CACHE.clear()
     _BUCKET_CACHE[key] = result
@@ -182,13 +184,17 @@ def fast_crossing_steps(u: torch.Tensor, table: torch.Tensor, finite: bool = Fal
     buckets = _bucket_tables(table)
     if buckets is None or not (finite or bool(torch.isfinite(u).all())):
         return crossing_steps(u, table)
-    count, inner = buckets
+    count, inner, _ = buckets
     u = u.contiguous()
-    index = u.view(torch.int32).view(-1).long()
-    index.bitwise_right_shift_(_BUCKET_SHIFT).bitwise_and_(_BUCKETS - 1)  # the bit pattern read as unsigned
+    index = _bucket_index(u.view(-1))
     steps = count.index_select(0, index)
     steps += u.view(-1) < inner.index_select(0, index)
     return steps.view(u.shape)
+
+
+def _bucket_index(u: torch.Tensor) -> torch.Tensor:
+    """The bucket of each float32 of ``u``: its bit pattern, read as unsigned, shifted right (int32, fewer bytes to move)."""
+    return u.view(torch.int32).bitwise_right_shift(_BUCKET_SHIFT).bitwise_and_(_BUCKETS - 1)
 
 
 #: Whether :func:`fire_and_decode` and :func:`mark_crossings` run as fused kernels (``torch.compile``,
@@ -199,10 +205,11 @@ _COMPILED: dict = {}
 
 
 def _steps_and_values(u: torch.Tensor, count: torch.Tensor, inner: torch.Tensor, values: torch.Tensor):
-    """The bucket look-up of ``fast_crossing_steps`` and the decoding of its steps, on a flat float32 ``u``."""
-    index = (u.view(torch.int32).to(torch.int64) >> _BUCKET_SHIFT) & (_BUCKETS - 1)
+    """The bucket look-up of ``fast_crossing_steps``, the decoding of its steps and the spikes per row, on a
+    float32 ``u`` of shape ``[B, n]``."""
+    index = (u.view(torch.int32) >> _BUCKET_SHIFT) & (_BUCKETS - 1)
     steps = count[index] + (u < inner[index]).to(count.dtype)
-    return steps, values[steps]
+    return steps, values[steps], (steps < values.numel() - 1).sum(1)
 
 
 def _compiled(function):
@@ -223,13 +230,31 @@ def mark_crossings(steps: torch.Tensor, potential: torch.Tensor, threshold: torc
     return steps.masked_fill_(potential >= threshold, k)
 
 
+def spikes_per_image(steps: torch.Tensor, T: int) -> torch.Tensor:
+    """[B] number of neurons whose step is below ``T`` (``T`` = no spike) in each image of ``steps`` ``[B, ...]``."""
+    fired = steps.reshape(len(steps), -1) < T
+    return fired.view(torch.uint8).sum(1, dtype=torch.int32).long()  # no int64 copy of every neuron
+
+
 def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, finite: bool = False):
-    """``(steps, values[steps])`` with ``steps = fast_crossing_steps(u, table, finite)``: when a layer fires and
-    the value its spike carries. With ``fuse_elementwise`` both come from one fused pass."""
-    if fuse_elementwise and u.dtype == torch.float32 and table.dtype == torch.float32:
+    """``(steps, values[steps], spikes)`` with ``steps = fast_crossing_steps(u, table, finite)``: when each neuron
+    of ``u`` ``[B, ...]`` fires, the value its spike carries and the spikes of each image. The steps are int32
+    where the bucket look-up applies (half the bytes of int64 to write); with ``fuse_elementwise`` all three
+    come from one fused pass."""
+    T = table.numel()
+    if u.dtype == torch.float32 and table.dtype == torch.float32:
         buckets = _bucket_tables(table)
         if buckets is not None and (finite or bool(torch.isfinite(u).all())):
-            steps, decoded = _compiled(_steps_and_values)(u.reshape(-1), *buckets, values)
-            return steps.view(u.shape), decoded.view(u.shape)
-    steps = fast_crossing_steps(u, table, finite)
-    return steps, lookup(values, steps)
+            _, inner, count = buckets
+            rows = u.contiguous().view(len(u), -1)
+            if fuse_elementwise:
+                steps, decoded, spikes = _compiled(_steps_and_values)(rows, count, inner, values)
+                return steps.view(u.shape), decoded.view(u.shape), spikes.long()
+            flat = rows.view(-1)
+            index = _bucket_index(flat)
+            steps = count.index_select(0, index)
+            steps += flat < inner.index_select(0, index)
+            steps = steps.view(u.shape)
+            return steps, values.index_select(0, steps.view(-1)).view(u.shape), spikes_per_image(steps, T)
+    steps = crossing_steps(u, table)
+    return steps, lookup(values, steps), spikes_per_image(steps, T)

@@ -78,6 +78,21 @@ def test_result_fields_and_semantics(trained_mnist):
     assert res.accuracy(labels) > 80.0
 
 
+def test_spike_times_are_made_from_local_steps_when_read():
+    from t2fsnn.snn.engines.result import SpikeTimes
+
+    local = [torch.tensor([[0, 3], [4, 1]], dtype=torch.int32), torch.tensor([[4, 2]])]
+    times = SpikeTimes(local, [0, 10], T=4)
+    assert len(times) == 2 and isinstance(times[-1], torch.Tensor)
+    assert torch.equal(times[0], torch.tensor([[0, 3], [-1, 1]])) and times[0].dtype == torch.int64
+    assert torch.equal(times[1], torch.tensor([[-1, 12]]))
+    assert [t.tolist() for t in times[:1]] == [[[0, 3], [-1, 1]]] and len(list(times)) == 2
+    with pytest.raises(IndexError):
+        times[2]
+    with pytest.raises(ValueError, match="2 layers of steps but 1 offsets"):
+        SpikeTimes(local, [0], T=4)
+
+
 def test_early_firing_shortens_latency_and_input_layer_unchanged(trained_mnist):
     net, images, _ = trained_mnist
     base = net.simulate(images, TTFSConfig(T=20, tau=5.0))

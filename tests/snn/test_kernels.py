@@ -90,10 +90,31 @@ def test_fire_and_decode_fused_formula_equals_the_lookups():
     u = torch.cat([torch.randn(5000) * 2, table, torch.nextafter(table, torch.zeros_like(table)), torch.zeros(3)])
     buckets = kernels._bucket_tables(table)
     assert buckets is not None
-    steps, decoded = kernels._steps_and_values(u, *buckets, values)
+    _, inner, count = buckets
+    rows = u[:5160].view(2, -1)
+    steps, decoded, spikes = kernels._steps_and_values(rows, count, inner, values)
+    expected = kernels.crossing_steps(rows, table)
+    assert steps.dtype == torch.int32 and torch.equal(steps.long(), expected) and torch.equal(decoded, values[expected])
+    assert torch.equal(spikes, (expected < 80).sum(1))
+    assert torch.equal(steps.view(-1)[5000:5080].long(), torch.arange(80))  # a potential equal to a threshold fires at its step
+
+
+def test_fire_and_decode_gives_the_crossing_steps_their_values_and_the_spikes_per_image():
+    from t2fsnn.snn import kernels
+
+    table = kernels.threshold_table(T=20, tau=5.0, td=0.0)
+    values = torch.cat([table, torch.zeros(1)])
+    u = torch.cat([torch.randn(3, 4, 5, 6) * 3, table.view(1, 4, 5, 1).expand(1, 4, 5, 6)])
+    steps, decoded, spikes = kernels.fire_and_decode(u, table, values)
     expected = kernels.crossing_steps(u, table)
-    assert torch.equal(steps, expected) and torch.equal(decoded, values[expected])
-    assert torch.equal(steps[5000:5080], torch.arange(80))  # a potential equal to a threshold fires at its step
+    assert steps.shape == u.shape and torch.equal(steps.long(), expected)
+    assert torch.equal(decoded, values[expected])
+    assert torch.equal(spikes, (expected < 20).flatten(1).sum(1)) and spikes.dtype == torch.int64
+    assert int(spikes[-1]) == u[0].numel()  # a potential equal to its threshold fires
+    nan = u.clone()
+    nan[0, 0, 0, 0] = float("nan")  # not finite: the log form, where NaN never fires
+    steps, _, spikes = kernels.fire_and_decode(nan, table, values)
+    assert int(steps[0, 0, 0, 0]) == 20 and int(spikes[0]) == int((expected[0] < 20).sum()) - int(expected[0, 0, 0, 0] < 20)
 
 
 def test_the_engine_gives_the_same_spikes_with_the_fused_pass(monkeypatch):

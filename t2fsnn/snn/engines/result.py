@@ -1,12 +1,44 @@
 """The result of one spiking inference run, shared by every coding."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 
-__all__ = ["SimulationResult"]
+__all__ = ["SimulationResult", "SpikeTimes"]
+
+
+class SpikeTimes(Sequence):
+    """Per spiking layer, ``[B, ...]`` global spike steps (int64, ``-1`` = none), made from an engine's local
+    steps when a layer is first read: most runs only count spikes, so they skip these passes over every neuron.
+
+    ``local``: per layer, local fire steps of any integer dtype, ``T`` = none; layer ``l``'s fire phase
+    starts at global step ``offsets[l]``.
+    """
+
+    def __init__(self, local: list, offsets: list, T: int):
+        if len(local) != len(offsets):
+            raise ValueError(f"{len(local)} layers of steps but {len(offsets)} offsets: give one offset per layer")
+        self._local, self._offsets, self._T = list(local), list(offsets), T
+        self._global: list = [None] * len(local)
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+    def __getitem__(self, layer):
+        if isinstance(layer, slice):
+            return [self[i] for i in range(len(self))[layer]]
+        if self._global[layer] is None:
+            steps = self._local[layer]
+            self._global[layer] = torch.where(steps < self._T, steps.long() + self._offsets[layer],
+                                              torch.full((), -1, dtype=torch.long, device=steps.device))
+            self._local[layer] = None
+        return self._global[layer]
+
+    def __repr__(self) -> str:
+        return f"SpikeTimes({len(self)} layers)"
 
 
 @dataclass

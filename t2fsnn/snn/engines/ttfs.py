@@ -28,9 +28,9 @@ from tqdm import tqdm
 
 from t2fsnn.snn.config import TTFSConfig
 from t2fsnn.snn.kernels import (crossing_steps, fast_crossing_steps, fire_and_decode, lookup, mark_crossings,
-                                threshold_table)
+                                spikes_per_image, threshold_table)
 from t2fsnn.snn.engines import register
-from t2fsnn.snn.engines.result import SimulationResult
+from t2fsnn.snn.engines.result import SimulationResult, SpikeTimes
 
 __all__ = ["simulate_exact", "simulate_clock", "layer_fire_steps", "local_fire_steps", "trace_clock", "ClockTrace",
            "certify_against_clock", "Certificate", "rounding_bound", "EARLY_FIRING_METHODS", "early_firing_method",
@@ -106,7 +106,7 @@ def _stacked(block, routed: torch.Tensor, rest: list, table: torch.Tensor, cutof
 def _bounded(block, table: torch.Tensor) -> bool:
     """Whether every potential of ``block`` is finite for inputs decoded with ``table``: ``max|x| * sum|w| + |b|`` stays far from overflow."""
     weight = block.synapse.weight.detach()
-    reach = weight.abs().flatten(1).sum(1).double().max() * table.abs().max().double()
+    reach = torch.linalg.vector_norm(weight.flatten(1), ord=1, dim=1).double().max() * table.abs().max().double()
     if block.synapse.bias is not None:
         reach = reach + block.synapse.bias.detach().abs().max().double()
     return bool(reach < 1e30)
@@ -425,64 +425,67 @@ def _through(block, rest: list, values: torch.Tensor) -> torch.Tensor:
     return block.synapse(values)
 
 
-def _result(net, cfg, steps, potentials_over_window, batch) -> SimulationResult:
-    """Assemble the result from local fire steps (``T`` = none, reused in place) and the output potential of each window step."""
+def _result(net, cfg, steps, potentials_over_window, batch, spikes: Optional[list] = None) -> SimulationResult:
+    """Assemble the result from local fire steps (``T`` = none), the output potential of each window step and,
+    where known, each layer's spikes per image."""
     L, T, s = net.num_spiking_layers, cfg.T, cfg.stride
     latency = cfg.latency(L)
-    spike_times, counts = [], []
-    for l, k in enumerate(steps):
-        silent = k >= T
-        counts.append(k[0].numel() - silent.flatten(1).sum(1))
-        spike_times.append(k.add_(l * s).masked_fill_(silent, -1))
-    per_layer = torch.stack(counts, 1)
+    per_layer = torch.stack(spikes if spikes is not None else [spikes_per_image(k, T) for k in steps], 1)
     predictions_over_time = torch.full((latency, batch), -1, dtype=torch.long, device=per_layer.device)
     predictions_over_time[(L - 1) * s:] = potentials_over_window.argmax(-1)
     return SimulationResult.from_run(predictions_over_time, per_layer, potentials_over_window[-1],
-                                     spike_times=spike_times)
+                                     spike_times=SpikeTimes(steps, [l * s for l in range(L)], T))
 
 
 @torch.no_grad()
 def simulate_exact(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False) -> SimulationResult:
-    """Spike steps in closed form per layer; partial sums only where early firing needs them."""
+    """Spike steps in closed form per layer; partial sums only where early firing needs them.
+
+    ``x``: images that ``net.check_input`` accepted (finite), as ``net.simulate`` passes them.
+    """
     T, s = cfg.T, cfg.stride
     tables = _tables(net, cfg, x)
     if T - 1 - s <= 0:  # no early firing: each block on the decoded spikes, as the clock's last step computes it
-        k, decoded = fire_and_decode(x, tables[0][:T], tables[0])
-        steps = [k]
+        k, decoded, fired = fire_and_decode(x, tables[0][:T], tables[0], finite=True)
+        steps, spikes = [k], [fired]
         for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
             block = net.blocks[l - 1]
-            k, decoded = fire_and_decode(block(decoded), tables[l][:T], tables[l], finite=_bounded(block, tables[l - 1]))
+            k, decoded, fired = fire_and_decode(block(decoded), tables[l][:T], tables[l],
+                                                finite=_bounded(block, tables[l - 1]))
             steps.append(k)
+            spikes.append(fired)
     else:
+        spikes = None
         steps = [fast_crossing_steps(x, tables[0][:T])]
         for l in tqdm(range(1, net.num_spiking_layers), desc="layers", disable=not progress, leave=False):
             steps.append(_fire_steps(net.blocks[l - 1], steps[-1], tables[l - 1], tables[l], T, s))
-        decoded = None
-    window = _output_window(net.blocks[-1], steps[-1], tables[-1], T, decoded)
-    return _result(net, cfg, steps, window, len(x))
+    window = _output_window(net.blocks[-1], steps[-1], tables[-1], T)
+    return _result(net, cfg, steps, window, len(x), spikes)
 
 
-def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int,
-                   values: Optional[torch.Tensor] = None) -> torch.Tensor:
+def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> torch.Tensor:
     """The output layer's potential at each local step ``0 .. T-1`` of the last hidden layer: ``[T, B, classes]``.
 
-    As the clock: the block applied to the spikes sent up to each step. A decoded value is a
-    table entry, so where the thresholds strictly decrease it has arrived by step ``k`` exactly
-    when it exceeds the next entry (``table[T] = 0``): one fused threshold per step, and the block
-    on the clock's own batch shape. Routing that only selects values (max-pooling, flattening)
-    commutes with the threshold, so it runs once. ``values``: the decoded ``steps``, where known.
+    As the clock: the block applied to the spikes sent up to each step. The spikes are written
+    into one buffer in order of arrival, each once, and the block runs on it at every step with
+    the clock's own input and batch shape. Routing that only selects spikes (max-pooling,
+    flattening) runs once, on the steps.
     """
-    thresholds = table[:T]
-    if T > 1 and not bool((thresholds[1:] < thresholds[:-1]).all()):
-        routed, rest = _route_steps(block, steps, T)
-        return _stacked(block, routed, rest, table, list(range(T)), T)
-    if values is None:
-        values = lookup(table, steps)
-    if all(isinstance(module, (nn.MaxPool2d, nn.Flatten)) for module in block.routing):
-        values, apply = block.routing(values), block.synapse
-    else:
-        apply = block
-    return torch.stack([apply(nn.functional.threshold(values, below, 0.0)) for below in table[1:T + 1].tolist()])
+    routed, rest = _route_steps(block, steps, T)
+    flat = routed.reshape(-1)
+    order = torch.argsort(flat.to(torch.int16 if T < 2 ** 15 else flat.dtype))  # counting-sort speed on small ints
+    bounds = torch.bincount(flat, minlength=T + 1)[:T].cumsum(0).tolist()
+    values = lookup(table, flat)
+    buffer = torch.zeros_like(values)
+    arrived = buffer.view(routed.shape)
+    outputs, start = [], 0
+    for k in range(T):
+        if bounds[k] > start:
+            spikes = order[start:bounds[k]]
+            buffer.index_copy_(0, spikes, values.index_select(0, spikes))
+            start = bounds[k]
+        outputs.append(_through(block, rest, arrived))
+    return torch.stack(outputs)
 
 
 def _clock(net, x: torch.Tensor, cfg: TTFSConfig, progress: bool = False,
