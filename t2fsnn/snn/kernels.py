@@ -223,11 +223,17 @@ def _marked(steps: torch.Tensor, potential: torch.Tensor, threshold: torch.Tenso
 
 
 def mark_crossings(steps: torch.Tensor, potential: torch.Tensor, threshold: torch.Tensor, k: int) -> torch.Tensor:
-    """``steps`` with ``k`` wherever ``potential >= threshold``: in place, or one fused pass (a new tensor) with
+    """``steps`` with ``k`` wherever ``potential >= threshold``, for a step ``k`` no later than any in ``steps`` (the
+    engines mark their crossings latest step first): in place, or one fused pass (a new tensor) with
     ``fuse_elementwise``. Use the tensor it returns."""
     if fuse_elementwise:
         return _compiled(_marked)(steps, potential, threshold, k)
-    return steps.masked_fill_(potential >= threshold, k)
+    # k where the potential crosses, the dtype's largest step elsewhere (NaN never crosses), then the minimum:
+    # three passes over small integers, several times faster on a CPU than masked_fill_ with a bool mask
+    largest = torch.iinfo(steps.dtype).max
+    marks = torch.ge(potential, threshold, out=torch.empty(potential.shape, dtype=steps.dtype, device=steps.device))
+    marks.mul_(k - largest).add_(largest)
+    return torch.minimum(steps, marks, out=steps)
 
 
 def spikes_per_image(steps: torch.Tensor, T: int) -> torch.Tensor:

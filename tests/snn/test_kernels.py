@@ -154,3 +154,18 @@ def test_early_firing_gives_the_same_spikes_with_the_fused_comparison(monkeypatc
     fused = net.simulate(x, cfg, engine="exact")
     assert all(torch.equal(a, b) for a, b in zip(plain.spike_times, fused.spike_times))
     assert torch.equal(plain.predictions_over_time, fused.predictions_over_time)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int64])
+def test_mark_crossings_writes_the_step_where_the_potential_reaches_the_threshold(dtype):
+    from t2fsnn.snn import kernels
+
+    generator = torch.Generator().manual_seed(0)
+    potential = torch.randn(6, 5, 7, generator=generator)
+    potential[0, 0, 0], potential[0, 0, 1] = float("nan"), 0.25  # NaN never crosses; equal to the threshold crosses
+    steps = torch.randint(8, 20, potential.shape, generator=generator).to(dtype)
+    expected = torch.where(potential >= 0.25, 3, steps)
+    marked = kernels.mark_crossings(steps.clone(), potential.transpose(1, 2).contiguous().transpose(1, 2),
+                                    torch.tensor(0.25), 3)
+    assert marked.dtype == dtype and torch.equal(marked, expected)
+    assert int(marked[0, 0, 0]) >= 8 and int(marked[0, 0, 1]) == 3
