@@ -156,7 +156,7 @@ def test_early_firing_gives_the_same_spikes_with_the_fused_comparison(monkeypatc
     assert torch.equal(plain.predictions_over_time, fused.predictions_over_time)
 
 
-@pytest.mark.parametrize("dtype", [torch.int16, torch.int64])
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int16, torch.int64])
 def test_mark_crossings_writes_the_step_where_the_potential_reaches_the_threshold(dtype):
     from t2fsnn.snn import kernels
 
