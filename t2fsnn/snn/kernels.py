@@ -197,8 +197,8 @@ def _bucket_index(u: torch.Tensor) -> torch.Tensor:
     return u.view(torch.int32).bitwise_right_shift(_BUCKET_SHIFT).bitwise_and_(_BUCKETS - 1)
 
 
-#: Whether :func:`fire_and_decode` and :func:`mark_crossings` run as fused kernels (``torch.compile``,
-#: compiled on first use, about 5 s each on a CPU). Off by default so that no test or notebook waits
+#: Whether :func:`fire_and_decode` runs as a fused kernel (``torch.compile``,
+#: compiled on first use, about 5 s on a CPU). Off by default so that no test or notebook waits
 #: for a compile; ``T2FSNN_FUSE=1`` turns it on. The results are identical either way.
 fuse_elementwise = os.environ.get("T2FSNN_FUSE", "") == "1"
 _COMPILED: dict = {}
@@ -218,16 +218,10 @@ def _compiled(function):
     return _COMPILED[function]
 
 
-def _marked(steps: torch.Tensor, potential: torch.Tensor, threshold: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.where(potential >= threshold, k, steps)
-
-
 def mark_crossings(steps: torch.Tensor, potential: torch.Tensor, threshold: torch.Tensor, k: int) -> torch.Tensor:
     """``steps`` with ``k`` wherever ``potential >= threshold``, for a step ``k`` no later than any in ``steps`` (the
-    engines mark their crossings latest step first): in place, or one fused pass (a new tensor) with
-    ``fuse_elementwise``. Use the tensor it returns."""
-    if fuse_elementwise:
-        return _compiled(_marked)(steps, potential, threshold, k)
+    engines mark their crossings latest step first), in place. ``fuse_elementwise`` leaves it alone: compiled
+    by ``torch.compile`` it ran slower than these passes on a CPU."""
     # k where the potential crosses, the dtype's largest step elsewhere (NaN never crosses), then the minimum:
     # three passes over small integers, several times faster on a CPU than masked_fill_ with a bool mask
     largest = torch.iinfo(steps.dtype).max

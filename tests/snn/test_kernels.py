@@ -128,29 +128,8 @@ def test_the_engine_gives_the_same_spikes_with_the_fused_pass(monkeypatch):
     cfg = TTFSConfig(T=20, tau=5.0)
     plain = net.simulate(x, cfg, engine="exact")
     monkeypatch.setattr(kernels, "fuse_elementwise", True)
-    monkeypatch.setattr(kernels, "_COMPILED", {function: torch.compile(function, backend="eager", dynamic=True)
-                                               for function in (kernels._steps_and_values, kernels._marked)})
-    fused = net.simulate(x, cfg, engine="exact")
-    assert all(torch.equal(a, b) for a, b in zip(plain.spike_times, fused.spike_times))
-    assert torch.equal(plain.predictions_over_time, fused.predictions_over_time)
-
-
-def test_early_firing_gives_the_same_spikes_with_the_fused_comparison(monkeypatch):
-    """The events method's per-step comparison as one fused pass (traced by dynamo, no code generation)."""
-    from t2fsnn import TTFSConfig, convert, models
-    from t2fsnn.snn import kernels
-    from t2fsnn.snn.engines import ttfs
-
-    monkeypatch.setattr(ttfs, "early_firing_method", "events")
-    torch.manual_seed(0)
-    x = torch.rand(16, 1, 28, 28)
-    net = convert(models.build("mnist_cnn", 10).eval(), x)
-    cfg = TTFSConfig(T=20, tau=5.0, ef_start=10)
-    plain = net.simulate(x, cfg, engine="exact")
-    monkeypatch.setattr(kernels, "fuse_elementwise", True)
-    compiled = {function: torch.compile(function, backend="eager", dynamic=True)
-                for function in (kernels._steps_and_values, kernels._marked)}
-    monkeypatch.setattr(kernels, "_COMPILED", compiled)
+    monkeypatch.setattr(kernels, "_COMPILED", {kernels._steps_and_values: torch.compile(
+        kernels._steps_and_values, backend="eager", dynamic=True)})
     fused = net.simulate(x, cfg, engine="exact")
     assert all(torch.equal(a, b) for a, b in zip(plain.spike_times, fused.spike_times))
     assert torch.equal(plain.predictions_over_time, fused.predictions_over_time)
