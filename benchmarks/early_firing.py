@@ -21,7 +21,7 @@ import torch
 from t2fsnn import TTFSConfig
 from t2fsnn.book import runner
 from t2fsnn.experiments import experiment
-from t2fsnn.experiments.benchmark import ANN_REPEATS, _row, report, time_call
+from t2fsnn.experiments.benchmark import ANN_REPEATS, _row, report, time_against, time_call
 from t2fsnn.snn.engines import ttfs
 
 
@@ -47,17 +47,22 @@ def main(argv=None) -> int:
         parser.error("the run has no early firing: set -p ef_start N")
     net, batch, device = exp.net.eval(), exp.x_test, torch.device("cpu")
     ann = time_call(lambda: net.ann_forward(batch), device, max(args.repeats, ANN_REPEATS))
-    timings = [_row(params["model"], device, "converted ANN forward", ann, ann, None, len(batch))]
+    timings = [_row(params["model"], device, "converted ANN forward", ann, 1.0, None, len(batch))]
+
+    def timed(config):
+        """Seconds and ratio to the ANN pass timed beside each call."""
+        seconds, _, ratio = time_against(lambda: net.simulate(batch, config, engine="exact"),
+                                         lambda: net.ann_forward(batch), device, args.repeats)
+        return seconds, ratio
+
     no_ef = TTFSConfig(T=cfg.T, tau=cfg.tau, td=cfg.td)
-    seconds = time_call(lambda: net.simulate(batch, no_ef, engine="exact"), device, args.repeats)
-    timings.append(_row(params["model"], device, "T2FSNN exact (trained, test images)", seconds, ann,
+    timings.append(_row(params["model"], device, "T2FSNN exact (trained, test images)", *timed(no_ef),
                         no_ef.latency(net.num_spiking_layers), len(batch)))
     methods = [m for m in ttfs.EARLY_FIRING_METHODS if m != "auto"]  # auto is one of the others
     for method in methods:
         ttfs.early_firing_method = method
-        seconds = time_call(lambda: net.simulate(batch, cfg, engine="exact"), device, args.repeats)
         timings.append(_row(params["model"], device, f"T2FSNN+EF exact, {method} (ef_start={cfg.ef_start}, trained, "
-                            "test images)", seconds, ann, cfg.latency(net.num_spiking_layers), len(batch)))
+                            "test images)", *timed(cfg), cfg.latency(net.num_spiking_layers), len(batch)))
     report(pd.DataFrame(timings), args.output)
     rows = []
     for method in methods:

@@ -54,3 +54,24 @@ def test_a_recorded_ratio_is_the_first_matching_row_of_its_file():
     assert benchmark.recorded_ratio(table, "vgg16", "T2FSNN exact (fused)", "cpu", "b.csv") == 1.4
     assert pd.isna(benchmark.recorded_ratio(table, "mnist_cnn", "T2FSNN exact"))
     assert pd.isna(benchmark.recorded_ratio(pd.DataFrame(), "vgg16", "T2FSNN exact"))
+
+
+def test_time_against_pairs_each_call_with_the_reference_timed_just_before_it(monkeypatch):
+    """On a clock whose speed halves after the first pair, each call still costs three references: the paired
+    ratio stays 3, where the ratio of the two medians would not."""
+    import torch
+
+    now = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
+    slowdown = iter([1.0] * 5 + [2.0] * 100)  # the warm-up call and the first pair at full speed, then half speed
+
+    def reference():
+        now[0] += 1.0 * next(slowdown)
+
+    def engine():
+        now[0] += 3.0 * next(slowdown)
+
+    seconds, reference_seconds, ratio = benchmark.time_against(engine, reference, torch.device("cpu"), repeats=2,
+                                                               reference_repeats=3)
+    assert ratio == 3.0
+    assert seconds == (3.0 + 6.0) / 2 and reference_seconds == (1.0 + 2.0) / 2
