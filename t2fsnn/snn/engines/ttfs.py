@@ -112,12 +112,18 @@ def _bounded(block, table: torch.Tensor) -> bool:
     return bool(reach < 1e30)
 
 
+def _ascending(keys: torch.Tensor, bound: int) -> torch.Tensor:
+    """The stable ascending order of non-negative integer ``keys`` below ``bound``: as int16 where they fit, which
+    torch sorts several times faster than int64 (and a descending sort is slower still)."""
+    return torch.argsort(keys.to(torch.int16) if bound <= 2 ** 15 else keys, stable=True)
+
+
 def _late_events(routed: torch.Tensor, first: int, last: int):
     """Flat indices of the routed inputs that arrive at steps ``first .. last``, latest first, and their counts per step."""
     flat = routed.reshape(-1)
     late = ((flat >= first) & (flat <= last)).nonzero().squeeze(1)
     arrival = flat.index_select(0, late)
-    order = torch.argsort(arrival, descending=True, stable=True)
+    order = _ascending(last - arrival, last - first + 1)  # latest first
     late = late.index_select(0, order)
     counts = torch.bincount(arrival - first, minlength=last - first + 1).flip(0).tolist()
     return late, counts
@@ -261,9 +267,9 @@ def _early_by_events(synapse, routed, potential, first, table, prev_table, s: in
         rows, columns, arrival = where[:, 0], where[:, 1], routed[late]
         buffer = potential.clone()
         current, fired = buffer, first
-    keys = arrival.to(torch.int16) if T < 2 ** 15 else arrival  # small integers sort several times faster
-    order = torch.argsort(keys, descending=True, stable=True)  # latest first; rows stay sorted within a step
-    bins = (T - 1 - arrival).index_select(0, order)  # 0: step T-1, 1: step T-2, ..
+    bins = T - 1 - arrival  # 0: step T-1, 1: step T-2, ..
+    order = _ascending(bins, T)  # latest first; rows stay sorted within a step
+    bins = bins.index_select(0, order)
     rows, columns = rows.index_select(0, order), columns.index_select(0, order)
     height = len(buffer)
     shape = (height, len(shifts) * len(blocks[0][1]))
@@ -478,7 +484,7 @@ def _output_window(block, steps: torch.Tensor, table: torch.Tensor, T: int) -> t
     """
     routed, rest = _route_steps(block, steps, T)
     flat = routed.reshape(-1)
-    order = torch.argsort(flat.to(torch.int16 if T < 2 ** 15 else flat.dtype))  # counting-sort speed on small ints
+    order = _ascending(flat, T + 1)
     bounds = torch.bincount(flat, minlength=T + 1)[:T].cumsum(0).tolist()
     values = lookup(table, flat)
     buffer = torch.zeros_like(values)
