@@ -185,16 +185,16 @@ def fast_crossing_steps(u: torch.Tensor, table: torch.Tensor, finite: bool = Fal
     if buckets is None or not (finite or bool(torch.isfinite(u).all())):
         return crossing_steps(u, table)
     count, inner, _ = buckets
-    u = u.contiguous()
-    index = _bucket_index(u.view(-1))
+    return _bucket_steps(u.contiguous().view(-1), count, inner).view(u.shape)
+
+
+def _bucket_steps(flat: torch.Tensor, count: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+    """Crossing steps of a flat float32 tensor, in ``count``'s dtype: each float's bucket (its bit pattern read as
+    unsigned, shifted right; int32, fewer bytes to move than int64), two look-ups and one comparison."""
+    index = flat.view(torch.int32).bitwise_right_shift(_BUCKET_SHIFT).bitwise_and_(_BUCKETS - 1)
     steps = count.index_select(0, index)
-    steps += u.view(-1) < inner.index_select(0, index)
-    return steps.view(u.shape)
-
-
-def _bucket_index(u: torch.Tensor) -> torch.Tensor:
-    """The bucket of each float32 of ``u``: its bit pattern, read as unsigned, shifted right (int32, fewer bytes to move)."""
-    return u.view(torch.int32).bitwise_right_shift(_BUCKET_SHIFT).bitwise_and_(_BUCKETS - 1)
+    steps += flat < inner.index_select(0, index)
+    return steps
 
 
 #: Whether :func:`fire_and_decode` runs as a fused kernel (``torch.compile``,
@@ -253,11 +253,7 @@ def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, 
             if fuse_elementwise:
                 steps, decoded, spikes = _compiled(_steps_and_values)(rows, count, inner, values)
                 return steps.view(u.shape), decoded.view(u.shape), spikes.long()
-            flat = rows.view(-1)
-            index = _bucket_index(flat)
-            steps = count.index_select(0, index)
-            steps += flat < inner.index_select(0, index)
-            steps = steps.view(u.shape)
+            steps = _bucket_steps(rows.view(-1), count, inner).view(u.shape)
             return steps, values.index_select(0, steps.view(-1)).view(u.shape), spikes_per_image(steps, T)
     steps = crossing_steps(u, table)
     return steps, lookup(values, steps), spikes_per_image(steps, T)
