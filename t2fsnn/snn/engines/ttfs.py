@@ -27,8 +27,8 @@ from torch import nn
 from tqdm import tqdm
 
 from t2fsnn.snn.config import TTFSConfig
-from t2fsnn.snn.kernels import (crossing_steps, fast_crossing_steps, fire_and_decode, lookup, mark_crossings,
-                                spikes_per_image, threshold_table)
+from t2fsnn.snn.kernels import (crossing_buffers, crossing_steps, fast_crossing_steps, fire_and_decode, lookup,
+                                mark_crossings, spikes_per_image, threshold_table)
 from t2fsnn.snn.engines import register
 from t2fsnn.snn.engines.result import SimulationResult, SpikeTimes
 
@@ -212,18 +212,27 @@ def _arrival_layout(keys, channels, shifts, rows: int, inputs: int):
     ``keys = bin * rows + cell`` is sorted. Input ``(cell, channel)`` of a step sits in its rows
     ``cell + shift`` and columns ``offset * inputs + channel``, one per kernel offset. Filling each
     row offset by offset lays the entries out in CSR order (columns ascending within a row)
-    without a comparison sort.
+    without a comparison sort. Indices are int32 where they fit: half the bytes of int64 to move.
     """
+    count = int(keys[-1]) // rows * rows + rows
+    index = torch.int32 if len(keys) * len(shifts) < 2 ** 31 and count < 2 ** 31 else torch.long
+    keys, shifts = keys.to(index), shifts.to(index)
     targets = keys.unsqueeze(0) + shifts.unsqueeze(1)  # [offsets, n]
-    crow = torch.zeros(int(keys[-1]) // rows * rows + rows + 1, dtype=torch.long, device=keys.device)
-    torch.cumsum(torch.bincount(targets.view(-1), minlength=len(crow) - 1), 0, out=crow[1:])
     distinct, per_key = torch.unique_consecutive(keys, return_counts=True)
-    rank = torch.arange(len(keys), device=keys.device) - (per_key.cumsum(0) - per_key).repeat_interleave(per_key)
+    per_key = per_key.to(index)
+    reached = distinct.unsqueeze(0) + shifts.unsqueeze(1)  # [offsets, distinct keys]: fewer than the targets
+    crow = torch.zeros(count + 1, dtype=index, device=keys.device)
+    for rows_reached in reached:
+        crow[1:].index_add_(0, rows_reached, per_key)
+    crow.cumsum_(0)
+    rank = torch.arange(len(keys), dtype=index, device=keys.device) - \
+        (per_key.cumsum(0, dtype=index) - per_key).repeat_interleave(per_key)
     free = crow[:-1].clone()  # the next free place of each row
     columns = torch.empty(targets.numel(), dtype=torch.int32, device=keys.device)
-    for o, shift in enumerate(shifts.tolist()):  # a row holds the entries of the earlier offsets first
-        columns[free.index_select(0, targets[o]) + rank] = (channels + o * inputs).int()
-        free.index_add_(0, distinct + shift, per_key)  # distinct rows: index_add_ is twice as fast as += here
+    channels = channels.int()
+    for o in range(len(shifts)):  # a row holds the entries of the earlier offsets first
+        columns.index_put_((free.index_select(0, targets[o]).add_(rank),), channels + o * inputs)
+        free.index_add_(0, reached[o], per_key)  # distinct rows: index_add_ is twice as fast as += here
     return crow, columns
 
 
@@ -244,13 +253,17 @@ def _early_by_events(synapse, routed, potential, first, table, prev_table, s: in
     shifts = torch.tensor([shift for shift, _ in blocks], device=routed.device)
     weights = torch.cat([weight for _, weight in blocks])  # [offsets * in, out]
     if grid is not None:
-        cells = routed.permute(0, 2, 3, 1)  # channels last: an image's cells in row order, channels inside
-        late = (cells > s) & (cells < T)
-        where = late.nonzero()
+        # channels last: an image's cells in row order, channels inside; one flat index per input is cheaper
+        # to find and take apart than the four columns of a 4-d nonzero
+        channels_in, image_h, image_w = routed.shape[1:]
+        cells = routed.permute(0, 2, 3, 1).reshape(-1)
+        where = ((cells > s) & (cells < T)).nonzero().squeeze(1)
+        arrival = cells.index_select(0, where)
+        columns, cell = where % channels_in, where // channels_in
         height, width = grid
         (ph, pw), (sh, sw) = synapse.padding, synapse.stride
-        rows = (where[:, 0] * height + where[:, 1] + ph) * width + where[:, 2] + pw
-        columns, arrival = where[:, 3], cells[late]
+        image_row = cell // image_w  # image * image_h + row
+        rows = (image_row + image_row // image_h * (height - image_h) + ph) * width + cell % image_w + pw
         count = batch * height * width
         buffer = potential.new_zeros(count + int(shifts.max()), outputs)
         top, left = (synapse.kernel_size[0] - 1) * synapse.dilation[0], (synapse.kernel_size[1] - 1) * synapse.dilation[1]
@@ -299,8 +312,9 @@ def _early_by_events(synapse, routed, potential, first, table, prev_table, s: in
         buffer.addmm_(_csr(row_pointers, cols, values, shape), weights, alpha=-1)
 
     subtract(T - 1)  # inputs arriving at the last step never count in the early window
+    buffers = crossing_buffers(fired, current)
     for k in reversed(range(partial)):  # latest step first, so the earliest crossing is written last
-        fired = mark_crossings(fired, current, table[k], k)
+        fired = mark_crossings(fired, current, table[k], k, buffers)
         if k:
             subtract(s + k)
     if fired is not first:
@@ -312,15 +326,16 @@ def _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s: 
     """The partial potentials of every neuron at every early step, one application of the synapse per step."""
     if routed.numel() * partial <= _ONE_BATCH:  # small layers: every cutoff in one batch, fewer and larger calls
         potentials = _stacked(block, routed, rest, prev_table, [s + k for k in range(partial)], T)
+        buffers = crossing_buffers(first, potentials[0])
         for k in reversed(range(partial)):
-            first = mark_crossings(first, potentials[k], table[k], k)
+            first = mark_crossings(first, potentials[k], table[k], k, buffers)
         return first
     # inputs still to arrive at the last partial cutoff (step T-1) never count; those at s+1 .. T-2 leave one by one
     arrived = values.masked_fill(routed >= T - 1, 0.0)
     late, counts = _late_events(routed, s + 1, T - 2)
     flat = arrived.view(-1)
     position = 0
-    potential = None
+    potential = buffers = None
     for k in reversed(range(partial)):  # latest cutoff first, so the earliest crossing is written last
         if k < partial - 1:
             leaving = counts[partial - 2 - k]  # the inputs that arrive at step s + k + 1
@@ -330,7 +345,8 @@ def _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s: 
                 potential = None
         if potential is None:
             potential = _through(block, rest, arrived)
-        first = mark_crossings(first, potential, table[k], k)
+            buffers = buffers if buffers is not None else crossing_buffers(first, potential)
+        first = mark_crossings(first, potential, table[k], k, buffers)
     return first
 
 
