@@ -90,7 +90,7 @@ def test_fire_and_decode_fused_formula_equals_the_lookups():
     u = torch.cat([torch.randn(5000) * 2, table, torch.nextafter(table, torch.zeros_like(table)), torch.zeros(3)])
     buckets = kernels._bucket_tables(table)
     assert buckets is not None
-    _, inner, count = buckets
+    inner, count = buckets
     rows = u[:5160].view(2, -1)
     steps, decoded, spikes = kernels._steps_and_values(rows, count, inner, values)
     expected = kernels.crossing_steps(rows, table)

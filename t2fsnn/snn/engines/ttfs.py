@@ -442,7 +442,7 @@ def _early_by_candidates(synapse, routed, values, potential, first, table, prev_
             early = crosses.any(1)
             if bool(early.any()):
                 index = tuple(part[early].t())
-                first[index] = crosses[early].int().argmax(1)  # the first early step that crosses
+                first[index] = crosses[early].int().argmax(1).to(first.dtype)  # the first early step that crosses
     return first
 
 
