@@ -25,7 +25,7 @@ from t2fsnn.experiments.comparison import LATENCY_DEFINITIONS, definition_key
 from t2fsnn.book.record import NUMERIC_SOURCES, PRESENTATION_SOURCES, RECORDED_DIR, glued_values, recorded_runs
 
 __all__ = ["Claim", "CLAIMS", "KINDS", "CAUSES", "verdict", "cause", "claim_table", "summary", "run_overview",
-           "RunValues"]
+           "ann_settings", "RunValues"]
 
 # how ours is held against the paper's value
 KINDS = {
@@ -543,8 +543,34 @@ def _run_changes(run: Mapping, commit: str, repo: Path) -> list:
     return changed
 
 
+#: the notebook parameters that pick the ANN a notebook trains or loads (its cache key)
+ANN_PARAMETERS = ("dataset", "model", "epochs", "lr", "batch_size", "seed", "precision", "train_jpeg_quality",
+                  "label_smoothing", "train_limit")
+
+
+def ann_settings(run: Mapping) -> str:
+    """"one" when every notebook of the run used the same ANN settings; otherwise which notebooks used which,
+    so that a run re-recorded in part with a new network says so."""
+    groups: Dict[tuple, list] = {}
+    for stem, entry in (run.get("notebooks") or {}).items():
+        parameters = entry.get("parameters") or {}
+        if "model" not in parameters:
+            continue
+        settings = tuple((key, parameters.get(key)) for key in ANN_PARAMETERS)
+        groups.setdefault(settings, []).append(stem)
+    if len(groups) <= 1:
+        return "one"
+    reference = dict(next(iter(groups)))
+    parts = []
+    for settings, stems in groups.items():
+        differing = ", ".join(f"{key} {value}" for key, value in settings if value != reference[key])
+        parts.append(f"{', '.join(stems)}" + (f" ({differing})" if differing else ""))
+    return f"{len(groups)} different: " + "; ".join(parts)
+
+
 def run_overview(root: os.PathLike = RECORDED_DIR, repo: os.PathLike = RECORDED_DIR.parents[1]) -> pd.DataFrame:
-    """Every recorded run: profile, dataset, revision (labelled when numeric sources changed since), machine, time."""
+    """Every recorded run: profile, dataset, revision (labelled when numeric sources changed since), the ANNs its
+    notebooks used, machine, time."""
     rows = []
     for name, run in recorded_runs(root).items():
         commit = run.get("revision", {}).get("commit", "")
@@ -555,9 +581,10 @@ def run_overview(root: os.PathLike = RECORDED_DIR, repo: os.PathLike = RECORDED_
         machine = run.get("machine", {})
         hours = (run.get("seconds") or 0) / 3600
         rows.append({"run": name, "profile": run.get("profile"), "dataset": run.get("dataset"),
-                     "revision": label, "complete": bool(run.get("complete")),
+                     "revision": label, "ANN settings": ann_settings(run), "complete": bool(run.get("complete")),
                      "machine": f"{machine.get('cpu')}, {machine.get('cpu cores')} cores"
                                 + (f", {machine['gpu']}" if machine.get("gpu") else ""),
                      "notebooks": len(run.get("notebooks", {})), "wall time (h)": round(hours, 2)})
-    columns = ["run", "profile", "dataset", "revision", "complete", "machine", "notebooks", "wall time (h)"]
+    columns = ["run", "profile", "dataset", "revision", "ANN settings", "complete", "machine", "notebooks",
+               "wall time (h)"]
     return pd.DataFrame(rows, columns=columns).set_index("run")

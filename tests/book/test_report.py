@@ -351,3 +351,17 @@ def test_a_run_is_stale_for_its_own_notebooks_and_the_package_not_for_other_note
     (tmp_path / "t2fsnn" / "m.py").write_text("X = 2\n")
     git("commit", "-qam", "code")
     assert sorted(report._run_changes(run, recorded, tmp_path)) == ["notebooks/05_ablation.ipynb", "t2fsnn/m.py"]
+
+
+def test_ann_settings_name_the_notebooks_of_a_run_that_used_another_network():
+    """A run re-recorded in part with a new ANN says which notebooks used which settings."""
+    same = {"dataset": "cifar10", "model": "vgg16", "epochs": 8, "lr": 0.05, "precision": "bf16"}
+    run = {"notebooks": {"01_train_and_convert": {"parameters": same},
+                         "05_ablation": {"parameters": {**same, "T": 80}},
+                         "02_ttfs_coding_primer": {"parameters": {"T": 20}}}}  # trains nothing
+    assert report.ann_settings(run) == "one"
+    run["notebooks"]["01_train_and_convert"]["parameters"] = {**same, "epochs": 18, "precision": "fp32"}
+    text = report.ann_settings(run)
+    assert text.startswith("2 different: 01_train_and_convert;")
+    assert "05_ablation (epochs 8, precision bf16)" in text
+    assert report.ann_settings({}) == "one"
