@@ -549,7 +549,7 @@ ANN_PARAMETERS = ("dataset", "model", "epochs", "lr", "batch_size", "seed", "pre
 
 
 def ann_settings(run: Mapping) -> str:
-    """"one" when every notebook of the run used the same ANN settings; otherwise which notebooks used which,
+    """The ANN settings of a run's notebooks: ``"one"`` when all are the same, otherwise which notebooks used which,
     so that a run re-recorded in part with a new network says so."""
     groups: Dict[tuple, list] = {}
     for stem, entry in (run.get("notebooks") or {}).items():
@@ -564,7 +564,7 @@ def ann_settings(run: Mapping) -> str:
     parts = []
     for settings, stems in groups.items():
         differing = ", ".join(f"{key} {value}" for key, value in settings if value != reference[key])
-        parts.append(f"{', '.join(stems)}" + (f" ({differing})" if differing else ""))
+        parts.append(", ".join(stems) + (f" ({differing})" if differing else ""))
     return f"{len(groups)} different: " + "; ".join(parts)
 
 

@@ -96,7 +96,7 @@ def threshold_table(T: int, tau: float, td: float, theta0: float = 1.0, *, dtype
 
 
 def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``table[index]`` for an int64 index tensor of any shape (flat ``index_select`` is the fast path)."""
+    """``table[index]`` for an integer index tensor of any shape (flat ``index_select`` is the fast path)."""
     return table.index_select(0, index.reshape(-1)).view(index.shape)
 
 
@@ -265,5 +265,5 @@ def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, 
                 return steps.view(u.shape), decoded.view(u.shape), spikes.long()
             steps = _bucket_steps(rows.view(-1), count, inner).view(u.shape)
             return steps, values.index_select(0, steps.view(-1)).view(u.shape), spikes_per_image(steps, T)
-    steps = crossing_steps(u, table)
+    steps = crossing_steps(u, table).int()
     return steps, lookup(values, steps), spikes_per_image(steps, T)

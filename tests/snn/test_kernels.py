@@ -135,7 +135,7 @@ def test_the_engine_gives_the_same_spikes_with_the_fused_pass(monkeypatch):
     assert torch.equal(plain.predictions_over_time, fused.predictions_over_time)
 
 
-@pytest.mark.parametrize("dtype", [torch.int8, torch.int16, torch.int64])
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int16, torch.int32, torch.int64])
 def test_mark_crossings_writes_the_step_where_the_potential_reaches_the_threshold(dtype):
     from t2fsnn.snn import kernels
 
@@ -148,3 +148,8 @@ def test_mark_crossings_writes_the_step_where_the_potential_reaches_the_threshol
                                     torch.tensor(0.25), 3)
     assert marked.dtype == dtype and torch.equal(marked, expected)
     assert int(marked[0, 0, 0]) >= 8 and int(marked[0, 0, 1]) == 3
+    # the scratch buffers serve call after call: an earlier step, then another potential
+    buffers = kernels.crossing_buffers(steps, potential)
+    reused = kernels.mark_crossings(steps.clone(), potential, torch.tensor(0.25), 3, buffers)
+    reused = kernels.mark_crossings(reused, potential - 1.0, torch.tensor(0.25), 1, buffers)
+    assert torch.equal(reused, torch.where(potential - 1.0 >= 0.25, 1, expected).to(dtype))

@@ -140,7 +140,7 @@ def _late_events(routed: torch.Tensor, first: int, last: int):
 EARLY_FIRING_METHODS = ("auto", "cutoffs", "events", "candidates")
 #: How the exact engine finds the early-firing partial sums: one of ``EARLY_FIRING_METHODS``.
 early_firing_method = "auto"
-# CSR rows laid out at once by the events method (its row pointers and counts are int64)
+# CSR rows laid out at once by the events method
 _EVENT_ROWS_BUDGET = 2 ** 22
 # values held at once while summing the candidates' inputs
 _CANDIDATE_BUDGET = 2 ** 22
@@ -345,7 +345,8 @@ def _early_by_cutoffs(block, routed, rest, values, first, table, prev_table, s: 
                 potential = None
         if potential is None:
             potential = _through(block, rest, arrived)
-            buffers = buffers if buffers is not None else crossing_buffers(first, potential)
+            if buffers is None:
+                buffers = crossing_buffers(first, potential)
         first = mark_crossings(first, potential, table[k], k, buffers)
     return first
 
@@ -568,7 +569,7 @@ def layer_fire_steps(net, cfg: TTFSConfig, layer: int, inputs: torch.Tensor) -> 
     like = torch.empty(0, dtype=dtype, device=inputs.device)
     table = _layer_table(cfg, taus[layer], tds[layer], like)
     if layer == 0:
-        return _public(crossing_steps(inputs.to(dtype), table[:cfg.T]), cfg.T)
+        return _public(fast_crossing_steps(inputs.to(dtype), table[:cfg.T]), cfg.T)
     prev_table = _layer_table(cfg, taus[layer - 1], tds[layer - 1], like)
     steps = _fire_steps(net.blocks[layer - 1], _internal(inputs, cfg.T), prev_table, table, cfg.T, cfg.stride)
     return _public(steps, cfg.T)
