@@ -74,6 +74,19 @@ def test_claim_table_reads_recorded_values_and_computes_verdicts(tmp_path):
     assert counts["claims"] == len(report.CLAIMS) == counts["reproduced"] + counts["not reproduced"] + counts["not run"]
 
 
+def test_the_codings_are_compared_on_vgg16_and_on_the_small_vgg_as_separate_rows(tmp_path):
+    _fake_run(tmp_path, "paper-cifar10", {"acc_burst": 91.0, "ann_accuracy": 91.2})
+    _fake_run(tmp_path, "full-cifar10", {"acc_burst": 80.8, "ann_accuracy": 81.0})
+    table = report.claim_table(root=tmp_path).set_index(["section", "claim"])
+    vgg16 = table.loc[("Table II (CIFAR-10) [paper-cifar10, VGG-16]", "burst: accuracy (%)")]
+    small = table.loc[("Table II (CIFAR-10) [full-cifar10, small VGG]", "burst: accuracy (%)")]
+    assert (vgg16["ours"], vgg16["verdict"]) == ("91", "reproduced")
+    assert small["verdict"].startswith("not reproduced") and small["why"].startswith("ANN gap")
+    sections = set(table.index.get_level_values("section"))
+    for figure in ("Fig. 4", "Fig. 5", "Fig. 6", "Table III", "Abstract, on", "IV-C, on"):
+        assert sum(s.startswith(figure) and "CIFAR-10" in s for s in sections) == 2, figure
+
+
 def test_every_recorded_run_is_complete_with_provenance():
     runs = record.recorded_runs(RECORDED)
     for name, run in runs.items():
@@ -282,7 +295,7 @@ def test_a_horizon_explains_only_the_codings_that_were_not_flat(tmp_path, flat, 
 
 @pytest.mark.parametrize("simulated, expected", [(1400, "definition"), (1100, "real")])  # ±25 % of 1,500
 def test_a_latency_that_passes_under_another_definition_names_it(tmp_path, simulated, expected):
-    claim = [c for c in report.CLAIMS if c.section == "Table II (CIFAR-10)" and c.claim == "phase: latency (steps)"][0]
+    claim = [c for c in report.CLAIMS if c.section == "Table II (CIFAR-10)" and c.run == "full-cifar10" and c.claim == "phase: latency (steps)"][0]
     values = _fake_run(tmp_path, claim.run, {"latency_phase": 195.0}, others={"06_inference_curves": {
         "reach_phase": 180, "steps_phase": simulated, "horizons_flat": "every baseline curve is flat"}})
     why = _why(claim, values)
@@ -294,7 +307,7 @@ def test_a_latency_that_passes_under_another_definition_names_it(tmp_path, simul
 
 @pytest.mark.parametrize("simulated_energy, expected", [(0.30, "definition"), (0.45, "network")])  # ±25 % of 0.317
 def test_an_energy_that_passes_at_another_latency_names_that_definition(tmp_path, simulated_energy, expected):
-    claim = [c for c in report.CLAIMS if c.section == "Table II (CIFAR-10)" and c.claim.startswith("phase: energy, TrueNorth")][0]
+    claim = [c for c in report.CLAIMS if c.section == "Table II (CIFAR-10)" and c.run == "full-cifar10" and c.claim.startswith("phase: energy, TrueNorth")][0]
     values = _fake_run(tmp_path, claim.run, {"tn_phase": 1.86, "tn_phase_settled": 1.86, "tn_phase_within_1": 2.5,
                                              "tn_phase_within_0_1": float("nan"), "tn_phase_simulated": simulated_energy},
                        others={"06_inference_curves": {"horizons_flat": "every baseline curve is flat"}})
