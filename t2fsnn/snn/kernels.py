@@ -182,13 +182,21 @@ def fast_crossing_steps(u: torch.Tensor, table: torch.Tensor, finite: bool = Fal
     otherwise they are checked); anything else goes to ``crossing_steps``. int32 because a CPU
     adds a comparison to it several times faster than to int64, with half the bytes to write.
     """
-    if u.dtype != torch.float32 or table.dtype != torch.float32:
-        return crossing_steps(u, table).int()
-    buckets = _bucket_tables(table)
-    if buckets is None or not (finite or bool(torch.isfinite(u).all())):
+    buckets = _buckets_for(u, table, finite)
+    if buckets is None:
         return crossing_steps(u, table).int()
     inner, count = buckets
     return _bucket_steps(u.contiguous().view(-1), count, inner).view(u.shape)
+
+
+def _buckets_for(u: torch.Tensor, table: torch.Tensor, finite: bool):
+    """``_bucket_tables(table)`` where the bucket look-up applies to ``u`` (float32 and finite), else ``None``."""
+    if u.dtype != torch.float32 or table.dtype != torch.float32:
+        return None
+    buckets = _bucket_tables(table)
+    if buckets is None or not (finite or bool(torch.isfinite(u).all())):
+        return None
+    return buckets
 
 
 def _bucket_steps(flat: torch.Tensor, count: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
@@ -254,16 +262,11 @@ def fire_and_decode(u: torch.Tensor, table: torch.Tensor, values: torch.Tensor, 
     of ``u`` ``[B, ...]`` fires, the value its spike carries and the spikes of each image. The steps are int32
     where the bucket look-up applies (half the bytes of int64 to write); with ``fuse_elementwise`` all three
     come from one fused pass."""
-    T = table.numel()
-    if u.dtype == torch.float32 and table.dtype == torch.float32:
-        buckets = _bucket_tables(table)
-        if buckets is not None and (finite or bool(torch.isfinite(u).all())):
+    if fuse_elementwise:
+        buckets = _buckets_for(u, table, finite)
+        if buckets is not None:
             inner, count = buckets
-            rows = u.contiguous().view(len(u), -1)
-            if fuse_elementwise:
-                steps, decoded, spikes = _compiled(_steps_and_values)(rows, count, inner, values)
-                return steps.view(u.shape), decoded.view(u.shape), spikes.long()
-            steps = _bucket_steps(rows.view(-1), count, inner).view(u.shape)
-            return steps, values.index_select(0, steps.view(-1)).view(u.shape), spikes_per_image(steps, T)
-    steps = crossing_steps(u, table).int()
-    return steps, lookup(values, steps), spikes_per_image(steps, T)
+            steps, decoded, spikes = _compiled(_steps_and_values)(u.contiguous().view(len(u), -1), count, inner, values)
+            return steps.view(u.shape), decoded.view(u.shape), spikes.long()
+    steps = fast_crossing_steps(u, table, finite)
+    return steps, lookup(values, steps), spikes_per_image(steps, table.numel())
